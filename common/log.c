@@ -1,0 +1,132 @@
+/* Levelled logging (see log.h). */
+#include "common/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+static enum kk_log_level kk_log_level_cur = KK_LOG_INFO;
+static char kk_log_prog[32] = "kukeon";
+static int kk_log_fd = STDERR_FILENO;
+
+void kk_log_init(const char *prog, enum kk_log_level level)
+{
+    snprintf(kk_log_prog, sizeof(kk_log_prog), "%s", prog);
+    kk_log_level_cur = level;
+}
+
+void kk_log_set_level(enum kk_log_level level)
+{
+    kk_log_level_cur = level;
+}
+
+enum kk_log_level kk_log_get_level(void)
+{
+    return kk_log_level_cur;
+}
+
+void kk_log_set_fd(int fd)
+{
+    kk_log_fd = fd;
+}
+
+int kk_log_parse_level(const char *s, enum kk_log_level *out)
+{
+    static const struct {
+        const char *name;
+        enum kk_log_level level;
+    } names[] = {
+        {"debug", KK_LOG_DEBUG}, {"info", KK_LOG_INFO},   {"warn", KK_LOG_WARN},
+        {"warning", KK_LOG_WARN}, {"error", KK_LOG_ERROR},
+    };
+    for (size_t i = 0; s != NULL && i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcasecmp(s, names[i].name) == 0) {
+            *out = names[i].level;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+const char *kk_log_level_name(enum kk_log_level level)
+{
+    switch (level) {
+    case KK_LOG_DEBUG:
+        return "DEBUG";
+    case KK_LOG_INFO:
+        return "INFO";
+    case KK_LOG_WARN:
+        return "WARN";
+    case KK_LOG_ERROR:
+        return "ERROR";
+    }
+    return "?";
+}
+
+void kk_log(enum kk_log_level level, const char *fmt, ...)
+{
+    if (level < kk_log_level_cur)
+        return;
+    char line[2048];
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s prog=%s msg=",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000000, kk_log_level_name(level), kk_log_prog);
+    if (n < 0 || (size_t)n >= sizeof(line))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    if (m < 0)
+        return;
+    size_t len = strnlen(line, sizeof(line) - 1);
+    /* A message never spans lines: a newline inside it would let one event pose as two. */
+    for (size_t i = (size_t)n; i < len; i++)
+        if (line[i] == '\n' || line[i] == '\r')
+            line[i] = ' ';
+    line[len++] = '\n';
+    ssize_t w = write(kk_log_fd, line, len);
+    (void)w;
+}
+
+char *kk_log_escape(const char *in, char *out, unsigned long out_size)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned long o = 0;
+    if (out_size == 0)
+        return out;
+    for (const unsigned char *p = (const unsigned char *)in; in != NULL && *p != '\0'; p++) {
+        char tmp[4];
+        unsigned long k = 0;
+        if (*p == '"' || *p == '\\') {
+            tmp[k++] = '\\';
+            tmp[k++] = (char)*p;
+        } else if (*p >= 0x20 && *p < 0x7f) {
+            tmp[k++] = (char)*p;
+        } else {
+            tmp[k++] = '\\';
+            tmp[k++] = 'x';
+            tmp[k++] = hex[*p >> 4];
+            tmp[k++] = hex[*p & 0xf];
+        }
+        if (o + k + 4 > out_size) {
+            if (out_size >= 4) {
+                o = o > out_size - 4 ? out_size - 4 : o;
+                memcpy(out + o, "...", 3);
+                o += 3;
+            }
+            break;
+        }
+        memcpy(out + o, tmp, k);
+        o += k;
+    }
+    out[o < out_size ? o : out_size - 1] = '\0';
+    return out;
+}

@@ -1,0 +1,10 @@
+/* kuke-netd: privileged helper of the kukeond group (see docs/security.md). */
+#include <stdio.h>
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "kuke-netd: not yet implemented; it is started by kukeond, not by hand\n");
+    return 1;
+}

@@ -1,0 +1,49 @@
+# Integration harness, sourced by tests/run.sh (and usable by hand: source it, harness_setup).
+# It starts a private containerd (its own root, state and socket in a temporary directory, Debian's
+# runc, the overlayfs snapshotter), builds the busybox test image, and exports for the tests:
+#   KUKEON_TEST_TMP                 the temporary directory (removed at teardown)
+#   KUKEON_TEST_CONTAINERD_SOCKET   the private containerd's socket
+#   KUKEON_TEST_IMAGE               an OCI layout tarball of busybox-static (kukeon.local/busybox:test)
+#   KUKEON_TEST_PREFIX              a prefix for every host object a test creates (kt<pid>)
+#   KUKEON_TEST_SKIP_REASON         set when integration tests cannot run here, with the reason
+# Teardown removes everything the harness and the tests made, even after a failure: tasks and
+# shims of the private containerd, the containerd itself (by pid), mounts under the directory,
+# network namespaces, bridges and cgroups named with the test prefix.
+_harness_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+harness_log() { echo "# harness: $*" >&2; }
+
+harness_setup() {
+    export KUKEON_TEST_PREFIX="kt$$"
+    unset KUKEON_TEST_SKIP_REASON KUKEON_TEST_CONTAINERD_SOCKET KUKEON_TEST_IMAGE
+    if [ "$(id -u)" -ne 0 ]; then
+        export KUKEON_TEST_SKIP_REASON="integration tests need root (containerd, cgroups, network namespaces); run 'sudo make check'"
+        harness_log "$KUKEON_TEST_SKIP_REASON"
+        return 0
+    fi
+    KUKEON_TEST_TMP=$(mktemp -d /var/tmp/kukeon-test.XXXXXX) || return 1
+    export KUKEON_TEST_TMP
+    chmod 0711 "$KUKEON_TEST_TMP"
+    if ! "$_harness_dir/containerd.sh" start "$KUKEON_TEST_TMP/containerd"; then
+        export KUKEON_TEST_SKIP_REASON="the private containerd did not start; see $KUKEON_TEST_TMP/containerd/containerd.log"
+        harness_log "$KUKEON_TEST_SKIP_REASON"
+        tail -n 20 "$KUKEON_TEST_TMP/containerd/containerd.log" >&2 2>/dev/null
+        return 0
+    fi
+    export KUKEON_TEST_CONTAINERD_SOCKET="$KUKEON_TEST_TMP/containerd/containerd.sock"
+    if "$KUKEON_TOP/tests/images/build-busybox-oci.sh" "$KUKEON_TEST_TMP/busybox-oci.tar" >"$KUKEON_TEST_TMP/image.log" 2>&1; then
+        export KUKEON_TEST_IMAGE="$KUKEON_TEST_TMP/busybox-oci.tar"
+    else
+        harness_log "building the busybox test image failed (tests that need it will skip):"
+        tail -n 20 "$KUKEON_TEST_TMP/image.log" >&2
+    fi
+    harness_log "containerd at $KUKEON_TEST_CONTAINERD_SOCKET, image ${KUKEON_TEST_IMAGE:-none}, prefix $KUKEON_TEST_PREFIX"
+}
+
+harness_teardown() {
+    [ -n "${KUKEON_TEST_TMP:-}" ] && [ -d "$KUKEON_TEST_TMP" ] || return 0
+    "$_harness_dir/containerd.sh" stop "$KUKEON_TEST_TMP/containerd" || true
+    "$_harness_dir/cleanup.sh" "${KUKEON_TEST_PREFIX:-}" "$KUKEON_TEST_TMP" || true
+    rm -rf "$KUKEON_TEST_TMP"
+    unset KUKEON_TEST_TMP
+}
