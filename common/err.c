@@ -42,11 +42,11 @@ int kk_error_wrap(struct kk_err *err, const char *fmt, ...)
     size_t plen = strnlen(prefix, sizeof(joined) - 1);
     memcpy(joined, prefix, plen);
     size_t pos = plen;
-    if (pos + 2 < sizeof(joined)) {
+    size_t olen = strnlen(err->msg, sizeof(err->msg));
+    if (olen > 0 && pos + 2 < sizeof(joined)) {
         joined[pos++] = ':';
         joined[pos++] = ' ';
     }
-    size_t olen = strnlen(err->msg, sizeof(err->msg));
     if (olen > sizeof(joined) - 1 - pos)
         olen = sizeof(joined) - 1 - pos;
     memcpy(joined + pos, err->msg, olen);

@@ -96,37 +96,51 @@ void kk_log(enum kk_log_level level, const char *fmt, ...)
     (void)w;
 }
 
-char *kk_log_escape(const char *in, char *out, unsigned long out_size)
+/* One input byte as it appears escaped; returns its length (at most 4). */
+static unsigned long log_escape_byte(unsigned char c, char tmp[4])
 {
     static const char hex[] = "0123456789abcdef";
-    unsigned long o = 0;
+    if (c == '"' || c == '\\') {
+        tmp[0] = '\\';
+        tmp[1] = (char)c;
+        return 2;
+    }
+    if (c >= 0x20 && c < 0x7f) {
+        tmp[0] = (char)c;
+        return 1;
+    }
+    tmp[0] = '\\';
+    tmp[1] = 'x';
+    tmp[2] = hex[c >> 4];
+    tmp[3] = hex[c & 0xf];
+    return 4;
+}
+
+char *kk_log_escape(const char *in, char *out, unsigned long out_size)
+{
     if (out_size == 0)
         return out;
-    for (const unsigned char *p = (const unsigned char *)in; in != NULL && *p != '\0'; p++) {
-        char tmp[4];
-        unsigned long k = 0;
-        if (*p == '"' || *p == '\\') {
-            tmp[k++] = '\\';
-            tmp[k++] = (char)*p;
-        } else if (*p >= 0x20 && *p < 0x7f) {
-            tmp[k++] = (char)*p;
-        } else {
-            tmp[k++] = '\\';
-            tmp[k++] = 'x';
-            tmp[k++] = hex[*p >> 4];
-            tmp[k++] = hex[*p & 0xf];
-        }
-        if (o + k + 4 > out_size) {
-            if (out_size >= 4) {
-                o = o > out_size - 4 ? out_size - 4 : o;
-                memcpy(out + o, "...", 3);
-                o += 3;
-            }
+    const unsigned char *text = (const unsigned char *)(in != NULL ? in : "");
+    char tmp[4];
+    /* Measure first, stopping once it cannot fit: "..." is added only when something was cut, and
+     * then the kept part ends on a whole escape, never half of one. */
+    unsigned long total = 0;
+    for (const unsigned char *p = text; *p != '\0' && total < out_size; p++)
+        total += log_escape_byte(*p, tmp);
+    bool fits = total < out_size;
+    unsigned long budget = fits ? out_size - 1 : (out_size >= 4 ? out_size - 4 : 0);
+    unsigned long o = 0;
+    for (const unsigned char *p = text; *p != '\0'; p++) {
+        unsigned long k = log_escape_byte(*p, tmp);
+        if (o + k > budget)
             break;
-        }
         memcpy(out + o, tmp, k);
         o += k;
     }
-    out[o < out_size ? o : out_size - 1] = '\0';
+    if (!fits && out_size >= 4) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = '\0';
     return out;
 }

@@ -32,14 +32,21 @@ void kk_fclosep(FILE **f)
 
 int kk_snprintf(char *buf, size_t size, struct kk_err *err, const char *what, const char *fmt, ...)
 {
+    if (size == 0)
+        return kk_error(err, KK_ERR_INTERNAL, 0, "formatting %s: no room at all", what);
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(buf, size, fmt, ap);
     va_end(ap);
-    if (n < 0)
+    /* A cut string must not be usable by a caller that forgets to check: leave it empty. */
+    if (n < 0) {
+        buf[0] = '\0';
         return kk_error(err, KK_ERR_INTERNAL, errno, "formatting %s", what);
-    if ((size_t)n >= size)
+    }
+    if ((size_t)n >= size) {
+        buf[0] = '\0';
         return kk_error(err, KK_ERR_INVALID, 0, "%s is too long (%d bytes, at most %zu)", what, n, size - 1);
+    }
     return 0;
 }
 

@@ -27,10 +27,10 @@ run_one() { # name, command...
             planned=$((planned + BASH_REMATCH[1]))
         elif [[ $line =~ ^(not\ )?ok\ [0-9]+(.*)$ ]]; then
             seen=$((seen + 1))
-            local rest=${BASH_REMATCH[2]}
+            local neg=${BASH_REMATCH[1]} rest=${BASH_REMATCH[2]}
             if [[ $rest =~ \#\ [Ss][Kk][Ii][Pp] ]]; then
                 skipped=$((skipped + 1)); echo "SKIP  $name${rest}"
-            elif [[ -n ${BASH_REMATCH[1]} ]]; then
+            elif [[ -n $neg ]]; then
                 failed=$((failed + 1)); this_failed=1; echo "FAIL  $name${rest}"
             else
                 passed=$((passed + 1)); echo "ok    $name${rest}"
