@@ -4,11 +4,14 @@
 #   KUKEON_TEST_TMP                 the temporary directory (removed at teardown)
 #   KUKEON_TEST_CONTAINERD_SOCKET   the private containerd's socket
 #   KUKEON_TEST_IMAGE               an OCI layout tarball of busybox-static (kukeon.local/busybox:test)
-#   KUKEON_TEST_PREFIX              a prefix for every host object a test creates (kt<pid>)
+#   KUKEON_TEST_PREFIX              a prefix for every host object a test creates (kt<pid>); name
+#                                   objects "<prefix>-..." (never a digit right after the prefix), e.g.
+#                                   containerd namespace "<prefix>-smoke.kukeon.io"
 #   KUKEON_TEST_SKIP_REASON         set when integration tests cannot run here, with the reason
 # Teardown removes everything the harness and the tests made, even after a failure: tasks and
 # shims of the private containerd, the containerd itself (by pid), mounts under the directory,
 # network namespaces, bridges and cgroups named with the test prefix.
+# shellcheck shell=bash
 _harness_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 harness_log() { echo "# harness: $*" >&2; }
@@ -44,6 +47,8 @@ harness_teardown() {
     [ -n "${KUKEON_TEST_TMP:-}" ] && [ -d "$KUKEON_TEST_TMP" ] || return 0
     "$_harness_dir/containerd.sh" stop "$KUKEON_TEST_TMP/containerd" || true
     "$_harness_dir/cleanup.sh" "${KUKEON_TEST_PREFIX:-}" "$KUKEON_TEST_TMP" || true
-    rm -rf "$KUKEON_TEST_TMP"
+    # --one-file-system: should an unmount have failed, never delete through it into the host.
+    rm -rf --one-file-system "$KUKEON_TEST_TMP" ||
+        harness_log "could not remove $KUKEON_TEST_TMP; see 'grep $KUKEON_TEST_TMP /proc/self/mountinfo'"
     unset KUKEON_TEST_TMP
 }
