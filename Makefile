@@ -98,8 +98,10 @@ TEST_TOOLS  := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard test
 
 BINARIES := $(addprefix $(BIN)/,$(PROGRAMS_BIN)) $(addprefix $(LIBEXEC)/,$(PROGRAMS_LIBEXEC)) $(LIBEXEC)/kukepause
 
-.PHONY: all deps check check-build unit integration demo install uninstall clean fuzz format help
+.PHONY: all deps check check-run check-build unit integration demo install uninstall clean fuzz format help
 .DEFAULT_GOAL := all
+# Generated sources and test objects are not throwaway intermediates: keep them between builds.
+.SECONDARY:
 
 all: $(BINARIES)
 
@@ -181,7 +183,14 @@ $(BUILD)/tests/%: $(OBJ)/tests/%.o $(ALL_LIBS)
 
 check-build: all $(UNIT_TESTS) $(INTEG_TESTS) $(TEST_TOOLS)
 
-check: check-build
+# check and demo install what they need first, then re-read this Makefile in a sub-make: the list of
+# containerd protos is computed when the Makefile is read, and on a fresh machine the package that
+# provides them is only there after deps.
+check:
+	@scripts/deps.sh
+	@$(MAKE) --no-print-directory check-run
+
+check-run: check-build
 	@BUILD=$(BUILD) tests/run.sh
 
 unit: check-build
@@ -204,7 +213,9 @@ $(BUILD)/fuzz/%: $(OBJ)/tests/fuzz/%.o $(ALL_LIBS)
 	@$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer $(LDFLAGS_ALL) -o $@ $< $(TEST_LINK)
 
 # ---- product -----------------------------------------------------------------------------------
-demo: deps all
+demo:
+	@scripts/deps.sh
+	@$(MAKE) --no-print-directory all
 	@scripts/demo.sh $(BUILD)
 
 install: all
