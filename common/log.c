@@ -1,6 +1,8 @@
 /* Levelled logging (see log.h). */
 #include "common/log.h"
 
+#include "common/audit.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -71,13 +73,13 @@ void kk_log(enum kk_log_level level, const char *fmt, ...)
     if (level < kk_log_level_cur)
         return;
     char line[2048];
+    /* Our own date arithmetic: gmtime_r may open /etc/localtime, which a sandboxed helper may not. */
     struct timespec ts;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s prog=%s msg=",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     ts.tv_nsec / 1000000, kk_log_level_name(level), kk_log_prog);
+    char stamp[40];
+    if (kk_audit_timestamp(&ts, stamp, sizeof(stamp)) < 0)
+        stamp[0] = '\0';
+    int n = snprintf(line, sizeof(line), "%s level=%s prog=%s msg=", stamp, kk_log_level_name(level), kk_log_prog);
     if (n < 0 || (size_t)n >= sizeof(line))
         return;
     va_list ap;

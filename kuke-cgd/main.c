@@ -1,10 +1,16 @@
-/* kuke-cgd: privileged helper of the kukeond group (see docs/security.md). */
-#include <stdio.h>
+/* kuke-cgd: the helper for cgroup v2 writes beneath its delegated root. Started by kukeond with its request
+ * socket on fd 3; serves its dispatch table after entering its sandbox. */
+#include "ipc/helper.h"
 
-int main(int argc, char **argv)
+int main(void)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "kuke-cgd: not yet implemented; it is started by kukeond, not by hand\n");
-    return 1;
+    /* HELLO and STATUS are served by the ipc layer for every helper; this helper's own requests
+     * come with its own issue. */
+    const struct kk_helper_spec spec = {
+        .role = KK_ROLE_CGD,
+        .name = "kuke-cgd",
+        .table = NULL,
+        .n = 0,
+    };
+    return kk_helper_main(&spec);
 }

@@ -21,8 +21,9 @@ const char *kk_role_name(enum kk_role role);
 /* Parse a role name as kk_role_name prints it ("api", "cgd", "netd", "ctrd", "supervisor"). */
 int kk_role_parse(const char *name, enum kk_role *out);
 
-/* The system account a role runs as ("root", "kukeon", ...). */
+/* The system account a role runs as ("root", "kukeon", ...), and its group. */
 const char *kk_role_user(enum kk_role role);
+const char *kk_role_group(enum kk_role role);
 
 /* Look up the uid/gid of the role's account (getpwnam/getgrnam), before any drop. Fails with a
  * message naming the missing account and the fix (`kuke init` creates them). */
@@ -32,7 +33,14 @@ int kk_role_resolve_ids(enum kk_role role, uid_t *uid, gid_t *gid, struct kk_err
  * before it reads its first request: drop supplementary groups, gid and uid to (uid, gid); keep
  * only the role's capabilities (effective, permitted and bounding; ambient and inheritable cleared);
  * prove the old identity cannot be regained; set rlimits; PR_SET_NO_NEW_PRIVS; load the role's
- * seccomp filter (default action: kill the process). No thread may exist yet. */
+ * seccomp filter (default action: kill the process). No thread should exist yet: one that does gets
+ * the filter too (SECCOMP_FILTER_FLAG_TSYNC), but it has run unconfined until then. */
 int kk_sandbox_enter(enum kk_role role, uid_t uid, gid_t gid, struct kk_err *err);
+
+/* Create the system accounts the roles run as, when missing: group and user `kukeon` (the API
+ * worker; members of the group may use the CLI), `kukeon-cgd` and `kukeon-ctrd` (each with its own
+ * group). System accounts, no home, no login shell, made with groupadd/useradd --system.
+ * Idempotent; an existing account is left as it is. Needs root. `kuke init` calls it. */
+int kk_accounts_ensure(struct kk_err *err);
 
 #endif

@@ -1,0 +1,67 @@
+/* kuke's connection to kukeond (see client.h). */
+#include "kuke/client.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "ipc/jsonrpc.h"
+
+int kuke_socket_path(const struct kuke_ctx *ctx, char *out, size_t size, struct kk_err *err)
+{
+    const char *host = kuke_flag_or(ctx, "host", "KUKEON_HOST", NULL);
+    if (host != NULL) {
+        if (kk_str_has_prefix(host, "ssh://"))
+            return kk_error(err, KK_ERR_INVALID, 0, "--host %s: ssh:// is not yet implemented", host);
+        if (!kk_str_has_prefix(host, "unix://") || host[7] != '/')
+            return kk_error(err, KK_ERR_INVALID, 0,
+                            "--host %s: expected unix:///absolute/path/to/kukeond.sock", host);
+        return kk_snprintf(out, size, err, "--host socket path", "%s", host + 7);
+    }
+    const char *env_sock = getenv("KUKEOND_SOCKET");
+    if (env_sock != NULL && *env_sock != '\0')
+        return kk_snprintf(out, size, err, "KUKEOND_SOCKET", "%s", env_sock);
+    /* An explicit run path names its own socket, as in the Go client. */
+    const char *rp = kuke_flag_or(ctx, "run-path", "KUKEON_RUN_PATH", NULL);
+    if (rp != NULL)
+        return kk_snprintf(out, size, err, "socket path", "%s/kukeond.sock", rp);
+    return kk_snprintf(out, size, err, "socket path", "%s", KUKEON_DEFAULT_SOCKET);
+}
+
+int kuke_call(const struct kuke_ctx *ctx, const char *method, json_t *args, json_t **result, struct kk_err *err)
+{
+    char sock[PATH_MAX];
+    if (kuke_socket_path(ctx, sock, sizeof(sock), err) < 0)
+        return -1;
+    _cleanup_close_ int fd = kk_jsonrpc_dial(sock, err);
+    if (fd < 0)
+        return -1;
+    char full[KK_JSONRPC_METHOD_MAX];
+    if (kk_snprintf(full, sizeof(full), err, "method name", "KukeonV1.%s", method) < 0)
+        return -1;
+    json_t *res = NULL;
+    if (kk_jsonrpc_call(fd, full, args, &res, 30000, err) < 0)
+        return -1;
+    json_t *e = json_object_get(res, "Err");
+    if (json_is_object(e)) {
+        json_t *m = json_object_get(e, "Message");
+        kk_error(err, KK_ERR_UNKNOWN, 0, "%s", json_is_string(m) ? json_string_value(m) : "unknown error");
+        json_decref(res);
+        return -1;
+    }
+    *result = res;
+    return 0;
+}
+
+int kuke_self_dir(char *out, size_t size, struct kk_err *err)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n < 0)
+        return kk_error(err, KK_ERR_INTERNAL, errno, "reading /proc/self/exe");
+    exe[n] = '\0';
+    return kk_snprintf(out, size, err, "binary directory", "%s", dirname(exe));
+}

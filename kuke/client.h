@@ -1,0 +1,28 @@
+/* How kuke reaches kukeond: socket resolution (--host, KUKEON_HOST, --run-path, KUKEOND_SOCKET,
+ * default) and one JSON-RPC call per request. */
+#ifndef KUKEON_KUKE_CLIENT_H
+#define KUKEON_KUKE_CLIENT_H
+
+#include <jansson.h>
+#include <limits.h>
+
+#include "common/err.h"
+#include "kuke/cli.h"
+
+#define KUKEON_DEFAULT_SOCKET    "/run/kukeon/kukeond.sock"
+#define KUKEON_DEFAULT_RUN_PATH  "/opt/kukeon"
+#define KUKEON_DEFAULT_LOG_DIR   "/var/log/kukeon"
+#define KUKEON_DEFAULT_CONTAINERD "/run/containerd/containerd.sock"
+#define KUKEON_DEFAULT_SERVER_CONFIG "/etc/kukeon/kukeond.yaml"
+
+/* Resolve the daemon socket path into out (size bytes). */
+int kuke_socket_path(const struct kuke_ctx *ctx, char *out, size_t size, struct kk_err *err);
+
+/* Dial the daemon and call KukeonV1.<method> with args (borrowed). *result is a new reference.
+ * A reply whose "Err" member is set becomes an error with its Message, verbatim. */
+int kuke_call(const struct kuke_ctx *ctx, const char *method, json_t *args, json_t **result, struct kk_err *err);
+
+/* The directory of the running kuke binary (to find kukeond beside it). */
+int kuke_self_dir(char *out, size_t size, struct kk_err *err);
+
+#endif

@@ -1,0 +1,19 @@
+/* The verbs of kuke, one function each. */
+#ifndef KUKEON_KUKE_CMDS_H
+#define KUKEON_KUKE_CMDS_H
+
+#include "kuke/cli.h"
+
+int kuke_cmd_version(struct kuke_ctx *ctx, struct kk_err *err);
+int kuke_cmd_init(struct kuke_ctx *ctx, struct kk_err *err);
+int kuke_cmd_daemon_start(struct kuke_ctx *ctx, struct kk_err *err);
+int kuke_cmd_daemon_stop(struct kuke_ctx *ctx, struct kk_err *err);
+int kuke_cmd_daemon_restart(struct kuke_ctx *ctx, struct kk_err *err);
+int kuke_cmd_daemon_status(struct kuke_ctx *ctx, struct kk_err *err);
+int kuke_cmd_daemon_logs(struct kuke_ctx *ctx, struct kk_err *err);
+
+/* Shared by init and daemon start: start kukeond in the background and wait until it answers.
+ * Prints what it did. */
+int kuke_daemon_start(struct kuke_ctx *ctx, bool quiet_if_running, struct kk_err *err);
+
+#endif

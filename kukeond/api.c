@@ -1,0 +1,438 @@
+/* The kukeond API worker: user kukeon, no capabilities, inside its seccomp sandbox. It serves
+ * kukeonv1 (JSON-RPC 1.0) on the listening socket it inherits, admits root and members of group
+ * kukeon by SO_PEERCRED/SO_PEERGROUPS, logs who called what, and reaches the helpers only through
+ * the socketpairs the supervisor gave it. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "ipc/dispatch.h"
+#include "ipc/jsonrpc.h"
+#include "ipc/proto/helper.pb-c.h"
+#include "kukeond/kukeond.h"
+#include "security/sandbox.h"
+
+#define KD_MAX_CLIENTS 64
+#define KD_MAX_GROUPS  256
+
+struct kd_client {
+    int fd;
+    uid_t uid;
+    gid_t gid;
+    pid_t pid;
+    bool admitted;
+    char *in;
+    size_t in_len, in_cap;
+    char *out;
+    size_t out_len, out_off;
+    bool close_after_write;
+};
+
+struct kd_api {
+    struct kk_config cfg;
+    gid_t kukeon_gid;
+    int listen_fd;
+    int helper_fd[3];
+    struct kd_client clients[KD_MAX_CLIENTS];
+};
+
+static const char *const kd_helper_names[3] = {"kuke-cgd", "kuke-netd", "kuke-ctrd"};
+static const enum kk_role kd_helper_roles[3] = {KK_ROLE_CGD, KK_ROLE_NETD, KK_ROLE_CTRD};
+
+static volatile sig_atomic_t kd_api_stop;
+static void kd_api_on_term(int sig)
+{
+    (void)sig;
+    kd_api_stop = 1;
+}
+
+/* The descriptors the supervisor promised must be there, and be what they should be. */
+static int kd_api_check_fds(struct kk_err *err)
+{
+    static const int socks[] = {KD_FD_REQUEST, KD_FD_API_CGD, KD_FD_API_NETD, KD_FD_API_CTRD};
+    for (size_t i = 0; i < KK_ARRAY_SIZE(socks); i++) {
+        struct stat st;
+        if (fstat(socks[i], &st) < 0 || !S_ISSOCK(st.st_mode))
+            return kk_error(err, KK_ERR_INVALID, 0,
+                            "fd %d is not a socket: kukeond api is started by 'kukeond serve', not by hand", socks[i]);
+        fcntl(socks[i], F_SETFD, FD_CLOEXEC);
+    }
+    return 0;
+}
+
+/* ---- methods ---------------------------------------------------------------------------------- */
+
+struct kd_caller {
+    uid_t uid;
+    gid_t gid;
+    pid_t pid;
+};
+
+typedef json_t *(*kd_method_fn)(struct kd_api *api, const struct kd_caller *caller, json_t *args);
+
+static json_t *kd_reply_ok(json_t *reply)
+{
+    json_object_set_new(reply, "Err", json_null());
+    return reply;
+}
+
+static json_t *kd_method_ping(struct kd_api *api, const struct kd_caller *caller, json_t *args)
+{
+    return kd_reply_ok(json_pack("{s:b, s:s}", "OK", 1, "Version", KUKEON_VERSION));
+}
+
+static json_t *kd_method_daemon_status(struct kd_api *api, const struct kd_caller *caller, json_t *args)
+{
+    json_t *procs = json_array();
+    json_array_append_new(procs, json_pack("{s:s, s:I, s:I, s:I, s:s}", "Name", "kukeond-api", "Pid",
+                                           (json_int_t)getpid(), "Uid", (json_int_t)getuid(), "Gid",
+                                           (json_int_t)getgid(), "State", "serving"));
+    for (int h = 0; h < 3; h++) {
+        Kukeon__Ipc__StatusRequest req = KUKEON__IPC__STATUS_REQUEST__INIT;
+        ProtobufCMessage *reply = NULL;
+        struct kk_err e = {0};
+        if (kk_ipc_call(api->helper_fd[h], KK_IPC_STATUS, &req.base, -1, &kukeon__ipc__status_reply__descriptor,
+                        &reply, &e) < 0) {
+            json_array_append_new(procs, json_pack("{s:s, s:I, s:I, s:I, s:s}", "Name", kd_helper_names[h], "Pid",
+                                                   (json_int_t)0, "Uid", (json_int_t)-1, "Gid", (json_int_t)-1,
+                                                   "State", e.msg));
+            continue;
+        }
+        Kukeon__Ipc__StatusReply *s = (Kukeon__Ipc__StatusReply *)reply;
+        json_array_append_new(procs, json_pack("{s:s, s:I, s:I, s:I, s:s}", "Name", kd_helper_names[h], "Pid",
+                                               (json_int_t)s->pid, "Uid", (json_int_t)s->uid, "Gid",
+                                               (json_int_t)s->gid, "State", "ready"));
+        protobuf_c_message_free_unpacked(reply, NULL);
+    }
+    return kd_reply_ok(json_pack("{s:s, s:o}", "Version", KUKEON_VERSION, "Processes", procs));
+}
+
+static const struct {
+    const char *name;
+    kd_method_fn fn;
+} kd_methods[] = {
+    {"KukeonV1.Ping", kd_method_ping},
+    {"KukeonV1.DaemonStatus", kd_method_daemon_status},
+};
+
+/* ---- connections ------------------------------------------------------------------------------ */
+
+static void kd_client_close(struct kd_client *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    free(c->in);
+    free(c->out);
+    memset(c, 0, sizeof(*c));
+    c->fd = -1;
+}
+
+static void kd_client_queue(struct kd_client *c, char *line)
+{
+    if (line == NULL) {
+        c->close_after_write = true;
+        return;
+    }
+    size_t n = strlen(line);
+    if (c->out == NULL) {
+        c->out = line;
+        c->out_len = n;
+        c->out_off = 0;
+        return;
+    }
+    char *joined = realloc(c->out, c->out_len + n + 1);
+    if (joined == NULL) {
+        free(line);
+        c->close_after_write = true;
+        return;
+    }
+    memcpy(joined + c->out_len, line, n + 1);
+    c->out = joined;
+    c->out_len += n;
+    free(line);
+}
+
+static void kd_client_flush(struct kd_client *c)
+{
+    while (c->out != NULL && c->out_off < c->out_len) {
+        ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN)
+                c->close_after_write = true, c->out_off = c->out_len;
+            return;
+        }
+        c->out_off += (size_t)w;
+    }
+    free(c->out);
+    c->out = NULL;
+    c->out_len = c->out_off = 0;
+}
+
+static void kd_accept(struct kd_api *api)
+{
+    for (;;) {
+        int fd = accept4(api->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0)
+            return;
+        struct kd_client *c = NULL;
+        for (int i = 0; i < KD_MAX_CLIENTS; i++)
+            if (api->clients[i].fd < 0) {
+                c = &api->clients[i];
+                break;
+            }
+        if (c == NULL) {
+            kk_warn("refusing a connection: %d clients already connected", KD_MAX_CLIENTS);
+            close(fd);
+            continue;
+        }
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+            close(fd);
+            continue;
+        }
+        c->fd = fd;
+        c->uid = cred.uid;
+        c->gid = cred.gid;
+        c->pid = cred.pid;
+        c->admitted = cred.uid == 0 || cred.gid == api->kukeon_gid;
+        if (!c->admitted) {
+            gid_t groups[KD_MAX_GROUPS];
+            socklen_t glen = sizeof(groups);
+            if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) == 0)
+                for (size_t g = 0; g < glen / sizeof(gid_t); g++)
+                    if (groups[g] == api->kukeon_gid)
+                        c->admitted = true;
+        }
+        kk_debug("connection from uid=%u gid=%u pid=%d admitted=%s", (unsigned)c->uid, (unsigned)c->gid,
+                 (int)c->pid, c->admitted ? "yes" : "no");
+    }
+}
+
+static void kd_serve_request(struct kd_api *api, struct kd_client *c, const char *buf, size_t len)
+{
+    struct kk_jsonrpc_request req;
+    struct kk_err err = {0};
+    if (kk_jsonrpc_parse_request(buf, len, &req, &err) < 0) {
+        kk_warn("malformed request from uid=%u pid=%d: %s", (unsigned)c->uid, (int)c->pid, err.msg);
+        kd_client_queue(c, kk_jsonrpc_encode_response(req.id, NULL, err.msg));
+        kk_jsonrpc_request_free(&req);
+        return;
+    }
+    char method_esc[KK_JSONRPC_METHOD_MAX * 4];
+    kk_log_escape(req.method, method_esc, sizeof(method_esc));
+    if (!c->admitted) {
+        kk_warn("denied %s to uid=%u gid=%u pid=%d: not root and not in group kukeon", method_esc,
+                (unsigned)c->uid, (unsigned)c->gid, (int)c->pid);
+        char msg[256];
+        snprintf(msg, sizeof(msg),
+                 "permission denied: uid %u is neither root nor a member of group kukeon — add yourself to the "
+                 "group (sudo usermod -aG kukeon $USER) and log in again",
+                 (unsigned)c->uid);
+        kd_client_queue(c, kk_jsonrpc_encode_response(req.id, NULL, msg));
+        c->close_after_write = true;
+        kk_jsonrpc_request_free(&req);
+        return;
+    }
+    kk_info("call %s uid=%u gid=%u pid=%d", method_esc, (unsigned)c->uid, (unsigned)c->gid, (int)c->pid);
+    struct kd_caller caller = {c->uid, c->gid, c->pid};
+    json_t *reply = NULL;
+    bool found = false;
+    for (size_t i = 0; i < KK_ARRAY_SIZE(kd_methods); i++) {
+        if (strcmp(kd_methods[i].name, req.method) == 0) {
+            found = true;
+            reply = kd_methods[i].fn(api, &caller, req.params);
+            break;
+        }
+    }
+    if (!found) {
+        char msg[KK_JSONRPC_METHOD_MAX * 4 + 64];
+        snprintf(msg, sizeof(msg), "rpc: can't find method %s", method_esc);
+        kd_client_queue(c, kk_jsonrpc_encode_response(req.id, NULL, msg));
+    } else if (reply == NULL) {
+        kd_client_queue(c, kk_jsonrpc_encode_response(req.id, NULL, "internal error: out of memory"));
+    } else {
+        kd_client_queue(c, kk_jsonrpc_encode_response(req.id, reply, NULL));
+        json_decref(reply);
+    }
+    kk_jsonrpc_request_free(&req);
+}
+
+static void kd_client_read(struct kd_api *api, struct kd_client *c)
+{
+    bool peer_done = false;
+    for (;;) {
+        if (c->in_len == c->in_cap) {
+            size_t cap = c->in_cap == 0 ? 4096 : c->in_cap * 2;
+            if (cap > KK_JSONRPC_MAX_MSG + 4096) {
+                char msg[64];
+                snprintf(msg, sizeof(msg), "request larger than %d bytes", KK_JSONRPC_MAX_MSG);
+                kd_client_queue(c, kk_jsonrpc_encode_response(NULL, NULL, msg));
+                c->close_after_write = true;
+                return;
+            }
+            char *nb = realloc(c->in, cap);
+            if (nb == NULL) {
+                c->close_after_write = true;
+                return;
+            }
+            c->in = nb;
+            c->in_cap = cap;
+        }
+        ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            break;
+        if (n <= 0) {
+            peer_done = true;
+            break;
+        }
+        c->in_len += (size_t)n;
+    }
+    /* Serve every complete request in the buffer, in order. */
+    while (c->in_len > 0 && !c->close_after_write) {
+        struct kk_err err = {0};
+        ssize_t n = kk_jsonrpc_frame(c->in, c->in_len, KK_JSONRPC_MAX_DEPTH, &err);
+        if (n == 0)
+            break;
+        if (n < 0) {
+            /* A stream that cannot be framed cannot be resynchronised: answer and hang up. */
+            kk_warn("unframeable request from uid=%u pid=%d: %s", (unsigned)c->uid, (int)c->pid, err.msg);
+            kd_client_queue(c, kk_jsonrpc_encode_response(NULL, NULL, err.msg));
+            c->close_after_write = true;
+            break;
+        }
+        kd_serve_request(api, c, c->in, (size_t)n);
+        memmove(c->in, c->in + n, c->in_len - (size_t)n);
+        c->in_len -= (size_t)n;
+    }
+    if (peer_done) {
+        /* The peer is done sending: what it sent in full was served above; a request cut short gets
+         * its answer before we hang up. */
+        size_t ws = 0;
+        while (ws < c->in_len && (c->in[ws] == ' ' || c->in[ws] == '\n' || c->in[ws] == '\r' || c->in[ws] == '\t'))
+            ws++;
+        if (!c->close_after_write && ws < c->in_len)
+            kd_client_queue(c, kk_jsonrpc_encode_response(NULL, NULL,
+                                                          "request ended before the JSON object was complete"));
+        c->close_after_write = true;
+    }
+}
+
+static int kd_api_loop(struct kd_api *api)
+{
+    while (!kd_api_stop) {
+        struct pollfd pfd[1 + 3 + KD_MAX_CLIENTS];
+        int idx[1 + 3 + KD_MAX_CLIENTS];
+        int n = 0;
+        pfd[n] = (struct pollfd){.fd = api->listen_fd, .events = POLLIN};
+        idx[n++] = -1;
+        /* A helper socket that hangs up means the group is going down: follow it. */
+        for (int h = 0; h < 3; h++) {
+            pfd[n] = (struct pollfd){.fd = api->helper_fd[h], .events = 0};
+            idx[n++] = -2 - h;
+        }
+        for (int i = 0; i < KD_MAX_CLIENTS; i++) {
+            struct kd_client *c = &api->clients[i];
+            if (c->fd < 0)
+                continue;
+            pfd[n] = (struct pollfd){.fd = c->fd, .events = (short)((c->close_after_write ? 0 : POLLIN) |
+                                                                   (c->out != NULL ? POLLOUT : 0))};
+            idx[n++] = i;
+        }
+        if (poll(pfd, (nfds_t)n, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            kk_errorf("poll: %s", strerror(errno));
+            return 1;
+        }
+        for (int k = 0; k < n; k++) {
+            if (pfd[k].revents == 0)
+                continue;
+            if (idx[k] == -1) {
+                kd_accept(api);
+                continue;
+            }
+            if (idx[k] <= -2) {
+                kk_errorf("%s closed its socket; the API worker exits so the group restarts", kd_helper_names[-2 - idx[k]]);
+                return 1;
+            }
+            struct kd_client *c = &api->clients[idx[k]];
+            if (pfd[k].revents & (POLLIN | POLLHUP | POLLERR))
+                kd_client_read(api, c);
+            kd_client_flush(c);
+            if (c->close_after_write && c->out == NULL)
+                kd_client_close(c);
+        }
+    }
+    return 0;
+}
+
+int kukeond_api_main(void)
+{
+    kk_log_init("kukeond-api", KK_LOG_INFO);
+    struct kd_api api = {.listen_fd = KD_FD_REQUEST,
+                         .helper_fd = {KD_FD_API_CGD, KD_FD_API_NETD, KD_FD_API_CTRD}};
+    for (int i = 0; i < KD_MAX_CLIENTS; i++)
+        api.clients[i].fd = -1;
+    struct kk_err err = {0};
+    if (kd_api_check_fds(&err) < 0 || kk_config_read_fd(KD_FD_CONFIG, &api.cfg, &err) < 0) {
+        kk_errorf("%s", err.msg);
+        return 1;
+    }
+    kk_log_set_level(api.cfg.log_level);
+
+    /* Acquire everything before the sandbox: the account lookups read /etc/passwd and /etc/group. */
+    uid_t uid;
+    gid_t gid;
+    if (kk_role_resolve_ids(KK_ROLE_API, &uid, &gid, &err) < 0) {
+        kk_errorf("%s", err.msg);
+        return 1;
+    }
+    if (api.cfg.socket_gid != 0) {
+        api.kukeon_gid = api.cfg.socket_gid;
+    } else {
+        api.kukeon_gid = gid;
+    }
+    for (int h = 0; h < 3; h++) {
+        char name[64];
+        if (kk_ipc_hello(api.helper_fd[h], kk_role_name(KK_ROLE_API), name, sizeof(name), &err) < 0) {
+            kk_errorf("HELLO to %s failed: %s", kd_helper_names[h], err.msg);
+            return 1;
+        }
+        if (strcmp(name, kd_helper_names[h]) != 0 && strcmp(name, kk_role_name(kd_helper_roles[h])) != 0) {
+            kk_errorf("fd %d answered HELLO as \"%s\", expected %s", api.helper_fd[h], name, kd_helper_names[h]);
+            return 1;
+        }
+    }
+    struct sigaction sa = {.sa_handler = kd_api_on_term};
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (kk_sandbox_enter(KK_ROLE_API, uid, gid, &err) < 0) {
+        kk_errorf("entering the sandbox: %s", err.msg);
+        return 1;
+    }
+    kk_info("serving kukeonv1 as uid=%u gid=%u", (unsigned)getuid(), (unsigned)getgid());
+    int rc = kd_api_loop(&api);
+    for (int i = 0; i < KD_MAX_CLIENTS; i++)
+        if (api.clients[i].fd >= 0)
+            kd_client_close(&api.clients[i]);
+    return rc;
+}
