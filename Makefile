@@ -50,6 +50,7 @@ LIBS_PB      := -lprotobuf-c
 LIBS_SEC     := -lseccomp -lcap-ng
 LIBS_NL      := -lnl-route-3 -lnl-3
 LIBS_GRPC    := -lgrpc -lgpr
+LIBS_CRYPTO  := -lcrypto
 LIBS_CMOCKA  := -lcmocka
 
 # ---- sources -----------------------------------------------------------------------------------
@@ -86,11 +87,11 @@ LINK_kuke      := $(call prog_lib,kuke) $(LIBIPC) $(LIBSECURITY) $(LIBCOMMON) $(
 LINK_kukeond   := $(call prog_lib,kukeond) $(LIBIPC) $(LIBSECURITY) $(LIBCOMMON) $(LIBS_PB) $(LIBS_YAML) $(LIBS_JSON) $(LIBS_SEC)
 LINK_kuke-cgd  := $(call prog_lib,kuke-cgd) $(LIBIPC) $(LIBSECURITY) $(LIBCOMMON) $(LIBS_PB) $(LIBS_SEC)
 LINK_kuke-netd := $(call prog_lib,kuke-netd) $(LIBIPC) $(LIBSECURITY) $(LIBCOMMON) $(LIBS_PB) $(LIBS_SEC) $(LIBS_NL) $(LIBS_JSON)
-LINK_kuke-ctrd := $(call prog_lib,kuke-ctrd) $(LIBIPC) $(LIBSECURITY) $(LIBCTRDPB) $(LIBCOMMON) $(LIBS_PB) $(LIBS_SEC) $(LIBS_GRPC) $(LIBS_JSON)
+LINK_kuke-ctrd := $(call prog_lib,kuke-ctrd) $(LIBIPC) $(LIBSECURITY) $(LIBCTRDPB) $(LIBCOMMON) $(LIBS_PB) $(LIBS_SEC) $(LIBS_GRPC) $(LIBS_CRYPTO) $(LIBS_JSON)
 
 # Tests may link anything; --as-needed keeps each binary to what it uses.
 TEST_LINK := $(foreach p,$(PROGRAMS),$(call prog_lib,$(p))) $(LIBIPC) $(LIBSECURITY) $(LIBCTRDPB) $(LIBCOMMON) \
-             $(LIBS_CMOCKA) $(LIBS_PB) $(LIBS_YAML) $(LIBS_JSON) $(LIBS_SEC) $(LIBS_NL) $(LIBS_GRPC)
+             $(LIBS_CMOCKA) $(LIBS_PB) $(LIBS_YAML) $(LIBS_JSON) $(LIBS_SEC) $(LIBS_NL) $(LIBS_GRPC) $(LIBS_CRYPTO)
 UNIT_TESTS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/test_*.c))
 INTEG_TESTS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(wildcard tests/integration/test_*.c))
 # Small programs the tests run (sandbox probes and the like).

@@ -173,8 +173,9 @@ int kk_jsonrpc_call(int fd, const char *method, json_t *args, json_t **result, i
         deadline.tv_nsec -= 1000000000;
     }
 
-    json_t *req = json_pack("{s:s, s:[O], s:I}", "method", method, "params", args != NULL ? args : json_object(),
-                            "id", (json_int_t)id);
+    /* "o" steals the reference: hand it one of its own. */
+    json_t *arg = args != NULL ? json_incref(args) : json_object();
+    json_t *req = json_pack("{s:s, s:[o], s:I}", "method", method, "params", arg, "id", (json_int_t)id);
     if (req == NULL)
         return kk_error(err, KK_ERR_INTERNAL, ENOMEM, "encoding %s", method);
     _cleanup_free_ char *line = json_dumps(req, JSON_COMPACT);

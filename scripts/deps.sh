@@ -3,7 +3,7 @@
 # Idempotent: when everything is installed it only asks dpkg and returns.
 set -eu
 PKGS="build-essential pkg-config clang libfuzzer-14-dev libclang-rt-14-dev
-      protobuf-c-compiler libprotobuf-c-dev protobuf-compiler libprotobuf-dev libgrpc-dev
+      protobuf-c-compiler libprotobuf-c-dev protobuf-compiler libprotobuf-dev libgrpc-dev libssl-dev
       golang-github-containerd-containerd-dev
       libyaml-dev libjansson-dev libnl-3-dev libnl-route-3-dev libseccomp-dev libcap-ng-dev libcmocka-dev
       containerd runc containernetworking-plugins iproute2 iptables kmod busybox-static
