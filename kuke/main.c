@@ -24,7 +24,8 @@ static const struct kuke_opt kuke_version_opts[] = {
 #define KUKE_DAEMON_COMMON_OPTS                                                                              \
     {"server-configuration", 0, KUKE_OPT_STRING, "/etc/kukeon/kukeond.yaml", "kukeond configuration file"},  \
         {"log-dir", 0, KUKE_OPT_STRING, "/var/log/kukeon", "directory of the daemon log and audit logs"},     \
-        {"timeout", 0, KUKE_OPT_STRING, NULL, "how long to wait, e.g. 10s"}
+        {"timeout", 0, KUKE_OPT_STRING, NULL, "how long to wait, e.g. 10s"},                                   \
+        {"cgroup-root", 0, KUKE_OPT_STRING, "/kukeon", "cgroup root beneath the cgroup v2 mount"}
 
 static const struct kuke_opt kuke_daemon_opts[] = {KUKE_DAEMON_COMMON_OPTS, {0}};
 static const struct kuke_opt kuke_daemon_logs_opts[] = {
@@ -35,7 +36,6 @@ static const struct kuke_opt kuke_daemon_logs_opts[] = {
 static const struct kuke_opt kuke_init_opts[] = {
     KUKE_DAEMON_COMMON_OPTS,
     {"no-daemon", 0, KUKE_OPT_BOOL, NULL, "prepare the host but do not start kukeond"},
-    {"cgroup-root", 0, KUKE_OPT_STRING, "/kukeon", "cgroup root beneath the cgroup v2 mount"},
     {0},
 };
 

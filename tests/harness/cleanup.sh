@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Remove every host object a test run created, named with the run's prefix: network namespaces,
-# bridges and veths, cgroups (v2 and, on hybrid hosts, every v1 hierarchy), runc state directories
+# bridges and veths, cgroups (v2 and, on hybrid hosts, every v1 hierarchy; mounts planted inside them
+# are undone and frozen ones thawed first), runc state directories
 # of the run's containerd namespaces, FIFOs ctr left for the run's containers, and mounts beneath the
 # test directory.
 # usage: cleanup.sh PREFIX [DIR]
@@ -31,8 +32,14 @@ cgroup_mounts() {
 for cg in $(cgroup_mounts); do
     for root in "$cg"/"$prefix"*; do
         if [ ! -d "$root" ] || ! ours "${root##*/}"; then continue; fi
+        # A test that plants a mount inside its tree (kuke-cgd's escape tests) may have died before
+        # undoing it: unmount first, deepest first, so that nothing below is walked through a mount.
+        awk -v d="$root" '{ if ($5 == d || index($5, d "/") == 1) print $5 }' /proc/self/mountinfo | sort -r |
+            while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; done
+        # A frozen cgroup keeps its processes from ever exiting: thaw (v2 only has cgroup.freeze).
+        find "$root" -xdev -type f -name cgroup.freeze -exec sh -c 'echo 0 > "$1"' _ {} \; 2>/dev/null
         # Leaves first; a cgroup that still has processes stays (and is reported by the caller's checks).
-        find "$root" -depth -type d -exec rmdir {} \; 2>/dev/null
+        find "$root" -xdev -depth -type d -exec rmdir {} \; 2>/dev/null
     done
 done
 

@@ -141,6 +141,17 @@ static int forge_spawn(const char *helper, const char *kind)
     struct kk_config cfg;
     kk_config_defaults(&cfg);
     struct kk_err err = {0};
+    /* A cgroup root of the test run's own, so kuke-cgd's delegation leaves nothing on the host that
+     * the harness's cleanup does not remove. */
+    const char *prefix = getenv("KUKEON_TEST_PREFIX");
+    if (prefix != NULL && *prefix != '\0') {
+        char root[128];
+        snprintf(root, sizeof(root), "/%s-forge", prefix);
+        if (kk_config_set(&cfg, "cgroupRoot", root, "KUKEON_TEST_PREFIX", &err) < 0) {
+            fprintf(stderr, "ipc_forge: %s\n", err.msg);
+            return 1;
+        }
+    }
     struct kk_helper_proc hp;
     int cfd = kk_config_memfd(&cfg, &err);
     if (cfd < 0 || kk_helper_launch(helper, cfd, -1, false, &hp, &err) < 0) {
