@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/netlink.h>
+#include <linux/prctl.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -56,19 +57,17 @@ static const struct kk_sys_rule netd_netlink_rules[] = {
 static const struct kk_sys_group netd_netlink = KK_GROUP("netlink: route and netfilter", netd_netlink_rules);
 
 /* A cell's network namespace: a child unshares CLONE_NEWNET (nothing else: no user namespace, no
- * mount namespace) and netd bind-mounts /proc/<child>/ns/net under /run/netns/ so `ip netns` sees
- * it, making /run/netns a shared mount point first as iproute2 does (MS_SHARED|MS_REC, or a
- * recursive bind of it onto itself where that fails); umount2 unpins it. setns only into a network
- * namespace (the plugins enter the cell's namespace). mount only with those exact flag words: no
- * new filesystem, no remount, no move. statfs is how the plugins check that a path is a namespace
- * (nsfs). */
+ * mount namespace) and bind-mounts its /proc/self/ns/net onto the pin under /run/netns/ so `ip
+ * netns` sees it; umount2 unpins it. setns only into a network namespace (netd enters a cell's to
+ * open a netlink socket there and returns; the plugins enter it to configure eth0). mount only with
+ * the exact flag word MS_BIND: no new filesystem, no remount, no move, no recursive bind, no
+ * propagation change — making /run/netns a shared mount point (as iproute2 does) happens in
+ * acquire, before the filter, so the filter need not allow it. statfs is how the plugins check
+ * that a path is a namespace (nsfs); netd checks a pin with fstatfs. */
 static const struct kk_sys_rule netd_namespaces_rules[] = {
     KK_SYS_IF(unshare, KK_ARG_EQ(0, CLONE_NEWNET)),
     KK_SYS_IF(setns, KK_ARG_EQ(1, CLONE_NEWNET)),
     KK_SYS_IF(mount, KK_ARG_EQ(3, MS_BIND)),
-    KK_SYS_IF(mount, KK_ARG_EQ(3, MS_BIND | MS_REC)),
-    KK_SYS_IF(mount, KK_ARG_EQ(3, MS_SHARED)),
-    KK_SYS_IF(mount, KK_ARG_EQ(3, MS_SHARED | MS_REC)),
     KK_SYS_IF(umount2, KK_ARG_EQ(1, MNT_DETACH)),
     KK_SYS(statfs),
     KK_SYS(fstatfs),
@@ -83,7 +82,13 @@ static const struct kk_sys_group netd_namespaces =
  * (prlimit64 of itself: pid 0), the Go runtime's thread clones, CPU count, signal stacks and
  * preemption signals (tgkill with SIGURG: a Go program signals its own threads, and its pid is
  * not netd's, so this one signal is allowed to any thread — SIGURG's default action is to be
- * ignored), uname, and iptables' select()-based wait for the xtables lock. */
+ * ignored), uname, and iptables' select()-based wait for the xtables lock.
+ * prctl only as PR_SET_PDEATHSIG: netd runs each plugin (and iptables) under a small runner child
+ * (kuke-netd/cni.c); the runner asks to die with SIGKILL when netd does, and the plugin when its
+ * runner does. The runner exits at the plugin's deadline, which is how a hung plugin is ended
+ * without netd or the runner ever signalling another process (kill stays forbidden), and a plugin
+ * never outlives the netd that started it. (netd's PR_SET_CHILD_SUBREAPER, so that it reaps those
+ * orphans, is set in acquire, before the filter.) */
 static const struct kk_sys_rule netd_processes_rules[] = {
     KK_SYS_IF(clone, KK_ARG_MASKED(0, KK_CLONE_NAMESPACE_FLAGS, 0)),
     {.name = "clone3", .nr = SCMP_SYS(clone3), .action = KK_SYS_ENOSYS},
@@ -105,16 +110,18 @@ static const struct kk_sys_rule netd_processes_rules[] = {
     KK_SYS(sigaltstack),
     KK_SYS_IF(tgkill, KK_ARG_EQ(2, SIGURG)),
     KK_SYS(getppid),
+    KK_SYS_IF(prctl, KK_ARG_EQ(0, PR_SET_PDEATHSIG)),
     KK_SYS(uname),
     KK_SYS(pselect6),
 };
 static const struct kk_sys_group netd_processes =
     KK_GROUP("running CNI plugins and iptables", netd_processes_rules);
 
-/* Files: the conflists it writes (/etc/cni/net.d and a copy in the run path, atomically),
- * host-local's leases and locks under /var/lib/cni, iptables' /run/xtables.lock, the sysctls the
- * bridge plugin sets under /proc/sys/net, the namespace pins under /run/netns, and what ld.so and
- * the Go runtime read. The path forms are glibc's on x86_64. No chmod, chown, link or mknod. */
+/* Files: the conflists it writes (/etc/cni/net.d and a copy in the run path, atomically), the
+ * subnet records, cell records and host-local's leases and locks under the run path (docs/netd.md),
+ * the allocation lock (flock), iptables' /run/xtables.lock, the sysctls the bridge plugin sets
+ * under /proc/sys/net, the namespace pins under /run/netns, and what ld.so and the Go runtime
+ * read. The path forms are glibc's on x86_64. No chmod, chown, link or mknod. */
 static const struct kk_sys_rule netd_files_rules[] = {
     KK_SYS(openat),     KK_SYS(newfstatat), KK_SYS(statx),     KK_SYS(getdents64), KK_SYS(readlink),
     KK_SYS(readlinkat), KK_SYS(access),     KK_SYS(faccessat), KK_SYS(faccessat2), KK_SYS(mkdir),
