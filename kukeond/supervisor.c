@@ -530,11 +530,12 @@ int kukeond_supervise(const struct kk_config *cfg, struct kk_err *err)
                  * keeps state about a peer that is gone. */
                 kd_stop_group(&st);
                 running = false;
-                if (kd_now_ms() - started_at > 30000)
+                /* A group that ran a while failed afresh: start the backoff over. */
+                if (kd_now_ms() - started_at > 10000)
                     backoff_ms = 250;
                 restart_at = kd_now_ms() + backoff_ms;
                 kk_info("restarting the group in %ld ms", backoff_ms);
-                backoff_ms = backoff_ms * 2 > 10000 ? 10000 : backoff_ms * 2;
+                backoff_ms = backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2;
             } else if (!running) {
                 kd_reap(&st, true);
             }

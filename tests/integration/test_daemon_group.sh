@@ -162,9 +162,18 @@ if grep -q "kuke-ctrd (pid $victim) was killed by SIGSYS: sandbox violation" "$L
 else tap_fail "a death by SIGSYS is logged as a sandbox violation" "$(tail -5 "$LOG/kukeond.log")"; fi
 
 # Forged frames, sent on the API worker's own end of each helper socket (pidfd_getfd).
+group_up() { # the daemon answers and all four members run
+    local i
+    for i in $(seq 1 150); do
+        wait_daemon 1 && member_pid kuke-cgd >/dev/null && member_pid kuke-netd >/dev/null \
+            && member_pid kuke-ctrd >/dev/null && member_pid "kukeond api" >/dev/null && return 0
+        sleep 0.2
+    done
+    return 1
+}
 forge_in_group() { # helper fd kind
     local h=$1 fd=$2 kind=$3 api hp
-    wait_daemon 15
+    group_up
     hp=$(member_pid "$h"); api=$(member_pid "kukeond api")
     "$FORGE" grab "$api" "$fd" "$kind" >/dev/null 2>&1
     for _ in $(seq 1 50); do kill -0 "$hp" 2>/dev/null || break; sleep 0.1; done
