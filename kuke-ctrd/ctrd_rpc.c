@@ -1,5 +1,7 @@
 /* The gRPC transport of kuke-ctrd (see ctrd_rpc.h): one synchronous call at a time per connection,
- * driven batch by batch on a pluck completion queue, so no thread of ours is ever involved. */
+ * driven batch by batch on a pluck completion queue, so no thread of ours is ever involved. A
+ * connection either dials the socket by path (tests, tools) or runs over descriptors handed to it
+ * (kuke-ctrd, which may not connect to containerd's root-owned socket itself). */
 #include "kuke-ctrd/ctrd_rpc.h"
 
 #include <errno.h>
@@ -12,6 +14,7 @@
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
+#include <grpc/grpc_posix.h>
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
 #include <grpc/support/alloc.h>
@@ -35,6 +38,8 @@ struct ctrd_conn {
      * while its reconnect attempt makes progress only when some call happens to poll, so a restarted
      * containerd was seen seconds late. A fresh channel connects within the next call. */
     bool channel_stale;
+    ctrd_dial_fn dial; /* NULL: dial target by path */
+    void *dial_opaque;
     char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     char target[sizeof(((struct sockaddr_un *)0)->sun_path) + sizeof("unix:")];
 };
@@ -144,7 +149,7 @@ static int ctrd_check_socket_path(const char *path, size_t cap, struct kk_err *e
     return 0;
 }
 
-static grpc_channel *ctrd_channel_create(const char *target)
+static grpc_channel *ctrd_channel_create(const char *target, int fd)
 {
     grpc_arg args[] = {
         {.type = GRPC_ARG_INTEGER,
@@ -156,7 +161,10 @@ static grpc_channel *ctrd_channel_create(const char *target)
     grpc_channel_args channel_args = {.num_args = KK_ARRAY_SIZE(args), .args = args};
     /* A unix socket reachable only by root and the kukeon helper: there is nothing to encrypt. */
     grpc_channel_credentials *creds = grpc_insecure_credentials_create();
-    grpc_channel *channel = grpc_channel_create(target, creds, &channel_args);
+    /* A channel over a descriptor has no way to reconnect: when it breaks, the connection is marked
+     * stale and the next call asks for a new descriptor (ctrd_channel_refresh). It takes the fd. */
+    grpc_channel *channel = fd >= 0 ? grpc_channel_create_from_fd(target, fd, creds, &channel_args)
+                                    : grpc_channel_create(target, creds, &channel_args);
     grpc_channel_credentials_release(creds);
     return channel;
 }
@@ -183,11 +191,50 @@ struct ctrd_conn *ctrd_conn_open(const char *socket_path, struct kk_err *err)
         kk_error(err, KK_ERR_INTERNAL, once, "initialising gRPC");
         return NULL;
     }
-    conn->channel = ctrd_channel_create(conn->target);
+    conn->channel = ctrd_channel_create(conn->target, -1);
     conn->cq = grpc_completion_queue_create_for_pluck(NULL);
     if (conn->channel == NULL || conn->cq == NULL) {
         ctrd_conn_close(conn);
         kk_error(err, KK_ERR_INTERNAL, 0, "creating a gRPC channel to containerd at %s", socket_path);
+        return NULL;
+    }
+    return conn;
+}
+
+struct ctrd_conn *ctrd_conn_open_dialer(const char *label, ctrd_dial_fn dial, void *opaque,
+                                        struct kk_err *err)
+{
+    if (dial == NULL) {
+        kk_error(err, KK_ERR_INTERNAL, 0, "containerd connection without a way to dial");
+        return NULL;
+    }
+    struct ctrd_conn *conn = calloc(1, sizeof(*conn));
+    if (conn == NULL) {
+        kk_error(err, KK_ERR_INTERNAL, errno, "allocating a containerd connection");
+        return NULL;
+    }
+    conn->last_status = GRPC_STATUS__DO_NOT_USE;
+    conn->dial = dial;
+    conn->dial_opaque = opaque;
+    /* The first call dials: a containerd that is down then fails that call, not the start-up. */
+    conn->channel_stale = true;
+    if (ctrd_check_socket_path(label, sizeof(conn->socket_path), err) < 0 ||
+        kk_strlcpy(conn->socket_path, label, sizeof(conn->socket_path)) < 0 ||
+        kk_snprintf(conn->target, sizeof(conn->target), err, "containerd gRPC target", "unix:%s", label) <
+            0) {
+        free(conn);
+        return NULL;
+    }
+    int once = pthread_once(&ctrd_grpc_once, ctrd_grpc_init);
+    if (once != 0) {
+        free(conn);
+        kk_error(err, KK_ERR_INTERNAL, once, "initialising gRPC");
+        return NULL;
+    }
+    conn->cq = grpc_completion_queue_create_for_pluck(NULL);
+    if (conn->cq == NULL) {
+        free(conn);
+        kk_error(err, KK_ERR_INTERNAL, 0, "creating a gRPC completion queue");
         return NULL;
     }
     return conn;
@@ -309,42 +356,45 @@ static grpc_byte_buffer *ctrd_pack(const struct ctrd_call *c, const ProtobufCMes
 static int ctrd_channel_refresh(struct ctrd_call *c, struct kk_err *err)
 {
     struct ctrd_conn *conn = c->conn;
-    if (!conn->channel_stale)
+    if (!conn->channel_stale && conn->channel != NULL)
         return 0;
-    grpc_channel *fresh = ctrd_channel_create(conn->target);
+    int fd = -1;
+    if (conn->dial != NULL) {
+        struct kk_err derr;
+        kk_err_clear(&derr);
+        fd = conn->dial(conn->dial_opaque, &derr);
+        if (fd < 0)
+            /* derr.msg already carries the errno text. */
+            return kk_error(err, KK_ERR_UNAVAILABLE, 0,
+                            "%s: containerd at %s is not reachable: %s; is containerd running?", c->name,
+                            conn->socket_path, derr.msg);
+    }
+    grpc_channel *fresh = ctrd_channel_create(conn->target, fd);
     if (fresh == NULL)
         return kk_error(err, KK_ERR_INTERNAL, 0, "%s: creating a gRPC channel to containerd at %s", c->name,
                         conn->socket_path);
-    grpc_channel_destroy(conn->channel);
+    if (conn->channel != NULL)
+        grpc_channel_destroy(conn->channel);
     conn->channel = fresh;
     conn->channel_stale = false;
     return 0;
 }
 
-/* Create the call and send the request: headers, the message, and the end of the client's side. */
-static int ctrd_call_send(struct ctrd_call *c, const char *ns, const char *lease, const ProtobufCMessage *req,
-                          struct kk_err *err)
+/* Create the call and send its headers. Header names must be lowercase; the values were checked in
+ * ctrd_call_prepare. Metadata must live until the batch completes, which ctrd_batch waits for. */
+static int ctrd_call_start(struct ctrd_call *c, const char *ns, const char *lease, struct kk_err *err)
 {
-    grpc_byte_buffer *payload = ctrd_pack(c, req, err);
-    if (payload == NULL)
+    if (ctrd_channel_refresh(c, err) < 0)
         return -1;
-    if (ctrd_channel_refresh(c, err) < 0) {
-        grpc_byte_buffer_destroy(payload);
-        return -1;
-    }
     grpc_slice path = grpc_slice_from_copied_string(c->path);
     gpr_timespec deadline =
         gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(c->timeout_ms, GPR_TIMESPAN));
     c->call = grpc_channel_create_call(c->conn->channel, NULL, GRPC_PROPAGATE_DEFAULTS, c->conn->cq, path,
                                        NULL, deadline, NULL);
     grpc_slice_unref(path);
-    if (c->call == NULL) {
-        grpc_byte_buffer_destroy(payload);
+    if (c->call == NULL)
         return kk_error(err, KK_ERR_INTERNAL, 0, "%s: gRPC could not create the call", c->name);
-    }
 
-    /* Header names must be lowercase; the values were checked in ctrd_call_prepare. Metadata and
-     * payload must live until the batch completes, which ctrd_batch waits for. */
     grpc_metadata md[2];
     size_t n_md = 0;
     memset(md, 0, sizeof(md));
@@ -358,21 +408,58 @@ static int ctrd_call_send(struct ctrd_call *c, const char *ns, const char *lease
         md[n_md].value = grpc_slice_from_copied_string(lease);
         n_md++;
     }
-    grpc_op ops[3];
-    memset(ops, 0, sizeof(ops));
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].data.send_initial_metadata.count = n_md;
-    ops[0].data.send_initial_metadata.metadata = n_md > 0 ? md : NULL;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = payload;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    grpc_op op;
+    memset(&op, 0, sizeof(op));
+    op.op = GRPC_OP_SEND_INITIAL_METADATA;
+    op.data.send_initial_metadata.count = n_md;
+    op.data.send_initial_metadata.metadata = n_md > 0 ? md : NULL;
     /* A failed send is not reported here: the call is then over and its status, read after the
      * (empty) stream of replies, says why. */
-    int rc = ctrd_batch(c, ops, KK_ARRAY_SIZE(ops), err);
-    grpc_byte_buffer_destroy(payload);
+    int rc = ctrd_batch(c, &op, 1, err);
     for (size_t i = 0; i < n_md; i++)
         grpc_slice_unref(md[i].value);
     return rc < 0 ? -1 : 0;
+}
+
+/* Send one request message, and with it the end of the client's side when close is set (req NULL:
+ * only the end). Returns whether gRPC took it (1) or the call is already over (0), or -1 with err. */
+static int ctrd_call_send_msg(struct ctrd_call *c, const ProtobufCMessage *req, bool close,
+                              struct kk_err *err)
+{
+    grpc_byte_buffer *payload = NULL;
+    if (req != NULL) {
+        if (req->descriptor != c->method->input)
+            return kk_error(err, KK_ERR_INTERNAL, 0, "%s: request is a %s, the method takes a %s", c->name,
+                            req->descriptor->name, c->method->input->name);
+        payload = ctrd_pack(c, req, err);
+        if (payload == NULL)
+            return -1;
+    }
+    grpc_op ops[2];
+    memset(ops, 0, sizeof(ops));
+    size_t n = 0;
+    if (payload != NULL) {
+        ops[n].op = GRPC_OP_SEND_MESSAGE;
+        ops[n].data.send_message.send_message = payload;
+        n++;
+    }
+    if (close) {
+        ops[n].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+        n++;
+    }
+    int rc = n > 0 ? ctrd_batch(c, ops, n, err) : 1;
+    if (payload != NULL)
+        grpc_byte_buffer_destroy(payload);
+    return rc;
+}
+
+/* Create the call and send the request: headers, the message, and the end of the client's side. */
+static int ctrd_call_send(struct ctrd_call *c, const char *ns, const char *lease, const ProtobufCMessage *req,
+                          struct kk_err *err)
+{
+    if (ctrd_call_start(c, ns, lease, err) < 0)
+        return -1;
+    return ctrd_call_send_msg(c, req, true, err) < 0 ? -1 : 0;
 }
 
 /* Receive one message; *buf is NULL at the end of the stream (or when the call has failed). */
@@ -459,6 +546,18 @@ static int ctrd_call_status(struct ctrd_call *c, grpc_status_code *status, struc
         case GRPC_STATUS_UNAVAILABLE:
             c->conn->channel_stale = true;
             ret = kk_error(err, kind, 0, "%s: containerd at %s is not reachable: %s; is containerd running?",
+                           c->name, c->conn->socket_path, text[0] != '\0' ? text : "no details");
+            break;
+        case GRPC_STATUS_CANCELLED:
+            if (c->cancelled) {
+                ret = kk_error(err, kind, 0, "%s was cancelled", c->name);
+                break;
+            }
+            /* Cancelled by the transport: the connection broke under the call (containerd stopped).
+             * A channel over a descriptor never recovers from that; dial afresh next time. */
+            c->conn->channel_stale = true;
+            ret = kk_error(err, kind, 0,
+                           "%s: containerd at %s went away during the call: %s; is containerd running?",
                            c->name, c->conn->socket_path, text[0] != '\0' ? text : "no details");
             break;
         case GRPC_STATUS_DEADLINE_EXCEEDED:
@@ -604,4 +703,90 @@ int ctrd_server_stream(struct ctrd_conn *conn, const ProtobufCServiceDescriptor 
         return kk_error(err, KK_ERR_INTERNAL, 0, "%s: no stream callback", c.name);
     struct ctrd_stream_state st = {.on_message = on_message, .opaque = opaque};
     return ctrd_call_run(&c, ns, lease, req, ctrd_take_stream, &st, err);
+}
+
+int ctrd_bidi(struct ctrd_conn *conn, const ProtobufCServiceDescriptor *service, const char *method,
+              const char *ns, const char *lease, ctrd_bidi_fn step, void *opaque, int timeout_ms,
+              struct kk_err *err)
+{
+    struct ctrd_call c;
+    const ProtobufCMessage *next = NULL;
+    if (step == NULL)
+        return kk_error(err, KK_ERR_INTERNAL, 0, "containerd call %s: no step function", method);
+    /* The first request is known before the call exists: prepare checks it like any other. */
+    if (step(NULL, &next, opaque, err) < 0)
+        return -1;
+    if (next == NULL)
+        return kk_error(err, KK_ERR_INTERNAL, 0, "containerd call %s: nothing to send", method);
+    if (ctrd_call_prepare(&c, conn, service, method, ns, lease, next, timeout_ms, err) < 0)
+        return -1;
+
+    int ret = -1;
+    bool step_failed = false;
+    struct kk_err status_err;
+    kk_err_clear(&status_err);
+    if (ctrd_call_start(&c, ns, lease, err) < 0)
+        goto out;
+    for (bool first = true; next != NULL; first = false) {
+        int sent = ctrd_call_send_msg(&c, next, false, err);
+        if (sent < 0) {
+            step_failed = true;
+            break;
+        }
+        if (sent == 0)
+            break; /* the call is over; its status says why */
+        grpc_byte_buffer *buf = NULL;
+        if (ctrd_call_recv(&c, &buf, first, err) < 0) {
+            step_failed = true;
+            break;
+        }
+        if (buf == NULL)
+            break; /* the server ended the call early; its status says why */
+        ProtobufCMessage *reply = ctrd_unpack(c.method->output, buf);
+        grpc_byte_buffer_destroy(buf);
+        int rc;
+        next = NULL;
+        if (reply == NULL)
+            rc = kk_error(err, KK_ERR_INTERNAL, 0, "%s: containerd sent a reply that is not a valid %s",
+                          c.name, c.method->output->name);
+        else
+            rc = step(reply, &next, opaque, err);
+        if (reply != NULL)
+            protobuf_c_message_free_unpacked(reply, NULL);
+        if (rc < 0) {
+            step_failed = true;
+            break;
+        }
+    }
+    if (step_failed) {
+        grpc_call_cancel(c.call, NULL);
+        c.cancelled = true;
+    } else if (ctrd_call_send_msg(&c, NULL, true, err) < 0) {
+        step_failed = true;
+    }
+    /* Pitfall: containerd's Content.Write answers once more after the half-close, and the status only
+     * arrives once every message was read. Drain, then read it. */
+    for (;;) {
+        grpc_byte_buffer *buf = NULL;
+        struct kk_err drain_err;
+        if (ctrd_call_recv(&c, &buf, false, &drain_err) < 0 || buf == NULL)
+            break;
+        grpc_byte_buffer_destroy(buf);
+    }
+    grpc_status_code status;
+    int st = ctrd_call_status(&c, &status, &status_err);
+    if (step_failed)
+        goto out;
+    if (st == 0) {
+        ret = 0;
+        goto out;
+    }
+    if (err != NULL)
+        *err = status_err;
+out:
+    if (c.call != NULL) {
+        grpc_call_unref(c.call);
+        c.call = NULL;
+    }
+    return ret;
 }

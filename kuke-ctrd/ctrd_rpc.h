@@ -1,5 +1,5 @@
-/* The gRPC transport of kuke-ctrd: unary and server-streaming calls to containerd over its unix
- * socket, each with a deadline, with gRPC status codes turned into kk_err kinds and messages. */
+/* The gRPC transport of kuke-ctrd: unary, server-streaming and bidirectional calls to containerd over
+ * its unix socket, each with a deadline, with gRPC status codes turned into kk_err kinds and messages. */
 #ifndef KUKEON_CTRD_RPC_H
 #define KUKEON_CTRD_RPC_H
 
@@ -25,6 +25,14 @@ struct ctrd_conn;
  * back is reached again by later calls. Initialises the gRPC library on first use (this starts its
  * threads). NULL on failure. */
 struct ctrd_conn *ctrd_conn_open(const char *socket_path, struct kk_err *err);
+/* Returns a freshly connected stream socket to containerd (the caller's to keep), or -1 with err. */
+typedef int (*ctrd_dial_fn)(void *opaque, struct kk_err *err);
+/* Prepare a connection whose channel runs over descriptors that dial() hands over, for a process that
+ * may not connect to the socket itself (kuke-ctrd: the first fd is opened before its identity drop,
+ * later ones come from the supervisor's broker). Nothing is dialled yet; the first call dials, and so
+ * does the first call after containerd was found unreachable. label names the socket in messages. */
+struct ctrd_conn *ctrd_conn_open_dialer(const char *label, ctrd_dial_fn dial, void *opaque,
+                                        struct kk_err *err);
 void ctrd_conn_close(struct ctrd_conn *conn);
 const char *ctrd_conn_socket(const struct ctrd_conn *conn);
 /* The gRPC status of the last call that reached the status stage (GRPC_STATUS_OK after success), for
@@ -68,6 +76,20 @@ typedef int (*ctrd_stream_fn)(const ProtobufCMessage *msg, void *opaque, struct 
 int ctrd_server_stream(struct ctrd_conn *conn, const ProtobufCServiceDescriptor *service, const char *method,
                        const char *ns, const char *lease, const ProtobufCMessage *req,
                        ctrd_stream_fn on_message, void *opaque, int timeout_ms, struct kk_err *err);
+
+/* One step of a bidirectional call. reply is containerd's answer to the previous request (NULL before
+ * the first); set *next to the next request to send (it must stay valid until the next step), or to
+ * NULL to end the client's side. Return 0, or -1 with err set to cancel the call. */
+typedef int (*ctrd_bidi_fn)(const ProtobufCMessage *reply, const ProtobufCMessage **next, void *opaque,
+                            struct kk_err *err);
+
+/* Call a bidirectional method where the server answers every request with one message (Content.Write):
+ * request, answer, request, answer... as step decides; then half-close, drain whatever the server
+ * still sends (Content.Write sends one more after the half-close) and only then read the status.
+ * Errors map as in ctrd_unary; the deadline covers the whole call. */
+int ctrd_bidi(struct ctrd_conn *conn, const ProtobufCServiceDescriptor *service, const char *method,
+              const char *ns, const char *lease, ctrd_bidi_fn step, void *opaque, int timeout_ms,
+              struct kk_err *err);
 
 /* "NOT_FOUND" for GRPC_STATUS_NOT_FOUND, and so on; "UNKNOWN_STATUS" outside the range. */
 const char *ctrd_status_name(grpc_status_code code);

@@ -8,11 +8,14 @@
  * could rewrite /etc/shadow or chmod /etc/sudoers, write root-owned sysctls (kernel.core_pattern
  * runs a program as full root), and signal every root process. Landlock could take the file half
  * of that away where the kernel has it, but not the rest, and not on every host. A dedicated user
- * leaves the kernel's plain permission checks in force everywhere. The price: the connection cannot
- * be re-established after containerd restarts; kuke-ctrd then ends, and the supervisor's fail-stop
- * restart of the group (docs/architecture.md) opens a new one. */
+ * leaves the kernel's plain permission checks in force everywhere. When containerd restarts, the
+ * descriptor dies with it; kuke-ctrd then asks the supervisor for a fresh one over its broker socket
+ * (fd 6, ipc/broker.h): the supervisor connects as root to the socket of its own configuration and
+ * passes the descriptor back, so kuke-ctrd never needs the right to connect by itself and lives on
+ * (docs/ctrd.md). */
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 
 #include "security/profile.h"
@@ -52,7 +55,10 @@ static const struct kk_sys_group ctrd_event_engine =
 /* Read-only opens: what libc and the gRPC core read about the machine (CPU count under /sys, /proc
  * files). Never for writing, creating or truncating; openat2 stays out (its flags are out of the
  * filter's reach), and so does every other call that changes the filesystem. Its writes go to
- * containerd over gRPC and to the audit log it was handed. */
+ * containerd over gRPC and to the audit log it was handed. newfstatat also serves kuke-ctrd's own
+ * checks before a container is made: no symlink on a bind source or on the path of the log file the
+ * shim will open as root, and a device's numbers (kuke-ctrd/ctrd_task.c). The image tarball is read
+ * with pread from the descriptor that came with the request (descriptor_io). */
 static const struct kk_sys_rule ctrd_read_files_rules[] = {
     KK_SYS_IF(openat, KK_ARG_MASKED(2, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY)),
     KK_SYS(newfstatat),
@@ -60,6 +66,23 @@ static const struct kk_sys_rule ctrd_read_files_rules[] = {
     KK_SYS(getdents64),
 };
 static const struct kk_sys_group ctrd_read_files = KK_GROUP("read-only files", ctrd_read_files_rules);
+
+/* Its sockets are all handed to it: the request socket (3), the broker socket (6) and every containerd
+ * connection, which the supervisor's broker connects as root and passes over (ipc/broker.h). The gRPC
+ * core sets options on a connection and asks its addresses; nothing here binds, listens, accepts or
+ * connects: a new connection is the supervisor's to make, so a hijacked kuke-ctrd cannot reach another
+ * socket, not even an AF_UNIX one. socket() and socketpair() stay, AF_UNIX only: an unconnected socket
+ * reaches nothing, and the sandbox tests create one to prove the family filter. */
+static const struct kk_sys_rule ctrd_sockets_rules[] = {
+    KK_SYS_IF(socket, KK_ARG_EQ(0, AF_UNIX)),
+    KK_SYS_IF(socketpair, KK_ARG_EQ(0, AF_UNIX)),
+    KK_SYS(getsockopt),
+    KK_SYS(setsockopt),
+    KK_SYS(getsockname),
+    KK_SYS(getpeername),
+    KK_SYS(shutdown),
+};
+static const struct kk_sys_group ctrd_sockets = KK_GROUP("sockets it was handed", ctrd_sockets_rules);
 
 static const struct kk_sys_group *const ctrd_groups[] = {
     &kk_group_lifecycle,
@@ -70,10 +93,9 @@ static const struct kk_sys_group *const ctrd_groups[] = {
     &kk_group_self,
     &kk_group_poll,
     &kk_group_epoll,
-    /* Its request socket (fd 3) and the containerd connection; AF_UNIX only, so even a hijacked
-     * gRPC core cannot open a TCP connection. */
+    /* Its request socket (fd 3), the broker (fd 6) and the containerd connections. */
     &kk_group_ipc_messages,
-    &kk_group_unix_sockets,
+    &ctrd_sockets,
     &ctrd_threads,
     &ctrd_event_engine,
     &ctrd_read_files,
@@ -81,14 +103,19 @@ static const struct kk_sys_group *const ctrd_groups[] = {
 
 /* Beyond kk_forbidden_everywhere: no programs (containerd and its shims start them), no processes
  * other than its threads, no namespaces or mounts, no change to any file (openat is read-only and
- * openat2, whose flags the filter cannot see, is out), no modes, owners, links or nodes. */
+ * openat2, whose flags the filter cannot see, is out), no modes, owners, links or nodes, and no
+ * connection of its own making. */
+/* clang-format off */
 static const char *const ctrd_forbidden[] = {
     "execve",  "execveat", "fork",    "vfork",     "unshare",  "setns",     "mount",
     "umount2", "open",     "openat2", "creat",     "truncate", "ftruncate", "mkdir",
     "mkdirat", "rmdir",    "unlink",  "unlinkat",  "rename",   "renameat",  "renameat2",
     "link",    "linkat",   "symlink", "symlinkat", "mknod",    "mknodat",   "chmod",
     "fchmod",  "fchmodat", "chown",   "fchown",    "fchownat", "lchown",
+    /* no connection of its own making: containerd's come from the supervisor's broker */
+    "connect", "bind",     "listen",  "accept",    "accept4",
 };
+/* clang-format on */
 
 static const struct kk_rlimit_value ctrd_rlimits[] = {
     /* The containerd connection, its request socket, the gRPC core's eventfds and epoll set. */

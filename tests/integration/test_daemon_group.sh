@@ -119,12 +119,13 @@ fd_shape() { # pid [skip-cgroup-roots] -> "fd:kind ..." with kind one of null, p
     done
     echo "$out"
 }
-# want: helper, expected shape. kuke-ctrd also holds its broker socket (6, see ipc/broker.h).
+# want: helper, expected shape. kuke-ctrd also holds its broker socket (6, see ipc/broker.h) and the
+# containerd connection it opened as root before its identity drop (4; kuke-ctrd/ctrd_conn.c).
 # kuke-netd also holds what it acquires before its sandbox (docs/netd.md): the netns dir (4, O_PATH),
 # its own network namespace (6) and its NETLINK_ROUTE socket (7).
 for spec in "kuke-cgd|0:null 1:pipe 2:pipe 3:socket 5:pipe " \
     "kuke-netd|0:null 1:pipe 2:pipe 3:socket 4:file 5:pipe 6:file 7:socket " \
-    "kuke-ctrd|0:null 1:pipe 2:pipe 3:socket 5:pipe 6:socket "; do
+    "kuke-ctrd|0:null 1:pipe 2:pipe 3:socket 4:socket 5:pipe 6:socket "; do
     m=${spec%%|*}; want=${spec#*|}
     if [ "$m" = kuke-cgd ]; then
         got=$(fd_shape "$(member_pid $m)" skip-cgroup-roots)
