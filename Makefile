@@ -83,7 +83,8 @@ LIBCTRDPB   := $(LIB)/libctrdpb.a
 prog_lib = $(LIB)/lib$(1).a
 
 # Link lines, narrowest first. A program names exactly the libraries it uses.
-LINK_kuke      := $(call prog_lib,kuke) $(LIBIPC) $(LIBSECURITY) $(LIBCOMMON) $(LIBS_PB) $(LIBS_YAML) $(LIBS_JSON) $(LIBS_SEC)
+# kuke runs the same controller library as the API worker when it works in-process.
+LINK_kuke      := $(call prog_lib,kuke) $(call prog_lib,kukeond) $(LIBIPC) $(LIBSECURITY) $(LIBCOMMON) $(LIBS_PB) $(LIBS_YAML) $(LIBS_JSON) $(LIBS_SEC)
 LINK_kukeond   := $(call prog_lib,kukeond) $(LIBIPC) $(LIBSECURITY) $(LIBCOMMON) $(LIBS_PB) $(LIBS_YAML) $(LIBS_JSON) $(LIBS_SEC)
 LINK_kuke-cgd  := $(call prog_lib,kuke-cgd) $(LIBIPC) $(LIBSECURITY) $(LIBCOMMON) $(LIBS_PB) $(LIBS_SEC)
 LINK_kuke-netd := $(call prog_lib,kuke-netd) $(LIBIPC) $(LIBSECURITY) $(LIBCOMMON) $(LIBS_PB) $(LIBS_SEC) $(LIBS_NL) $(LIBS_JSON)

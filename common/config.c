@@ -22,6 +22,9 @@ void kk_config_defaults(struct kk_config *cfg)
     snprintf(cfg->pod_subnet_cidr, sizeof(cfg->pod_subnet_cidr), "10.88.0.0/16");
     snprintf(cfg->log_dir, sizeof(cfg->log_dir), "/var/log/kukeon");
     snprintf(cfg->cni_conf_dir, sizeof(cfg->cni_conf_dir), "/etc/cni/net.d");
+    /* Not under the run path: that belongs to the API worker's user, and netd (uid 0 without
+     * CAP_DAC_OVERRIDE) neither can nor should write where a less trusted process can rename. */
+    snprintf(cfg->netd_state_dir, sizeof(cfg->netd_state_dir), "/var/lib/kukeon/netd");
 }
 
 int kk_parse_duration_s(const char *s, uint32_t *out)
@@ -84,6 +87,7 @@ static const struct kk_cfg_field kk_cfg_fields[] = {
     KK_CFG("defaultMemoryLimitBytes", "default-memory-limit-bytes", KK_CFG_U64, default_memory_limit_bytes),
     KK_CFG("logDir", "log-dir", KK_CFG_PATH, log_dir),
     KK_CFG("cniConfDir", "cni-conf-dir", KK_CFG_PATH, cni_conf_dir),
+    KK_CFG("netdStateDir", "netd-state-dir", KK_CFG_PATH, netd_state_dir),
 };
 
 static const struct kk_cfg_field *kk_cfg_find(const char *key)

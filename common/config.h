@@ -27,6 +27,7 @@ struct kk_config {
     uint64_t default_memory_limit_bytes;   /* defaultMemoryLimitBytes: 0 = off */
     char log_dir[256];                     /* logDir: daemon and audit logs */
     char cni_conf_dir[256];                /* cniConfDir: where netd writes conflists */
+    char netd_state_dir[256];              /* netdStateDir: kuke-netd's own records (root's, 0700) */
 };
 
 void kk_config_defaults(struct kk_config *cfg);

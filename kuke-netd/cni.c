@@ -503,16 +503,17 @@ static bool is_ipv4_name(const char *s)
     return inet_pton(AF_INET, s, &a) == 1;
 }
 
-/* Visit each reservation file of the network: fn(dirfd, name, owner id). */
-static int ipam_walk(const char *ipam_dir, const char *network, const char *match_id, bool unlink_matches,
-                     struct kk_err *err)
+/* Count the reservation files of the network, and remove those of match_id when asked. */
+static int ipam_walk(const struct netd_dir *at, const char *ipam_dir, const char *network,
+                     const char *match_id, bool unlink_matches, struct kk_err *err)
 {
-    char dir[KK_DERIVE_PATH_SIZE];
+    char dir[KK_DERIVE_PATH_SIZE], shown[KK_DERIVE_PATH_SIZE + 300];
     if (kk_snprintf(dir, sizeof(dir), err, "IPAM dir", "%s/%s", ipam_dir, network) < 0)
         return -1;
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return errno == ENOENT ? 0 : kk_error(err, KK_ERR_INTERNAL, errno, "listing %s", dir);
+    DIR *d = NULL;
+    int rc = netd_open_dir(at, dir, &d, err);
+    if (rc <= 0)
+        return rc;
     int n = 0;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
@@ -537,7 +538,8 @@ static int ipam_walk(const char *ipam_dir, const char *network, const char *matc
         if (unlink_matches && unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT) {
             int e = errno;
             closedir(d);
-            return kk_error(err, KK_ERR_INTERNAL, e, "removing stale reservation %s/%s", dir, de->d_name);
+            return kk_error(err, KK_ERR_INTERNAL, e, "removing stale reservation %s/%s",
+                            netd_path_shown(at, dir, shown, sizeof(shown)), de->d_name);
         }
         n++;
     }
@@ -545,12 +547,13 @@ static int ipam_walk(const char *ipam_dir, const char *network, const char *matc
     return n;
 }
 
-int netd_ipam_purge(const char *ipam_dir, const char *network, const char *container_id, struct kk_err *err)
+int netd_ipam_purge(const struct netd_dir *at, const char *ipam_dir, const char *network,
+                    const char *container_id, struct kk_err *err)
 {
-    return ipam_walk(ipam_dir, network, container_id, true, err);
+    return ipam_walk(at, ipam_dir, network, container_id, true, err);
 }
 
-int netd_ipam_count(const char *ipam_dir, const char *network, struct kk_err *err)
+int netd_ipam_count(const struct netd_dir *at, const char *ipam_dir, const char *network, struct kk_err *err)
 {
-    return ipam_walk(ipam_dir, network, NULL, false, err);
+    return ipam_walk(at, ipam_dir, network, NULL, false, err);
 }

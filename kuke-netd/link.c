@@ -333,14 +333,14 @@ int netd_link_gc(struct netd_ctx *c, json_t *removed, struct kk_err *err)
             for (struct nl_object *q = nl_cache_get_first(cache); q != NULL; q = nl_cache_get_next(q))
                 if (rtnl_link_get_master((struct rtnl_link *)q) == info.ifindex)
                     ports++;
-            unused = ports == 0 && access(p.network_json, F_OK) < 0 && errno == ENOENT;
+            unused = ports == 0 && netd_exists(&c->state, p.network_json, &ignored) == 0;
         } else if (netns[0] != '\0' && strcmp(info.kind, "veth") == 0) {
             /* A host veth is used while its cell has a record. */
             char record[KK_DERIVE_PATH_SIZE];
             if (kk_snprintf(record, sizeof(record), &ignored, "cell record", "%s/%s.json", p.cells_dir,
                             netns) < 0)
                 continue;
-            unused = access(record, F_OK) < 0 && errno == ENOENT;
+            unused = netd_exists(&c->state, record, &ignored) == 0;
         }
         if (unused)
             kk_strlcpy(doomed[n++], name, IFNAMSIZ);

@@ -5,6 +5,7 @@
 #ifndef KUKEON_NETD_NETD_H
 #define KUKEON_NETD_NETD_H
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -47,8 +48,18 @@ struct netd_ipv4_net {
     unsigned prefix;
 };
 
+/* Where a file operation happens: paths relative to a directory netd holds open (fd: the state
+ * directory, opened once before the sandbox), or absolute paths with fd AT_FDCWD (the CNI conf dir).
+ * shown names fd's directory in messages ("" with AT_FDCWD). */
+struct netd_dir {
+    int fd;
+    const char *shown;
+};
+
 struct netd_ctx {
     struct kk_config cfg;
+    struct netd_dir state;        /* netdStateDir, held as an O_PATH descriptor (fd -1 until opened) */
+    struct netd_dir abs;          /* absolute paths: {AT_FDCWD, ""} */
     struct kk_derive_config dcfg; /* points into cfg; netns dir is the default /run/netns */
     struct netd_ipv4_net pod;     /* podSubnetCIDR */
     char plugin_dir[64];          /* chosen at start, "" when no directory has every plugin */
@@ -70,20 +81,41 @@ int netd_deny(struct netd_ctx *c, struct kk_err *err, uint32_t reason, const cha
     __attribute__((format(printf, 4, 5)));
 
 /* ---- util.c: files ------------------------------------------------------------------------------ */
+/* Every function takes a place (struct netd_dir) and a path: relative to the state directory's
+ * descriptor, so that renaming the path after netd opened it changes nothing, or absolute (the CNI
+ * conf dir). The last component is never followed when it is a symbolic link. */
+
+/* How messages name path: "<shown>/<path>", or path itself when absolute. */
+const char *netd_path_shown(const struct netd_dir *at, const char *path, char *buf, size_t size);
 /* Write data to path atomically and durably (temp file in the same directory, fsync, rename, fsync
  * the directory), mode as given. */
-int netd_write_file_atomic(const char *path, const char *data, size_t len, mode_t mode, struct kk_err *err);
-/* Read at most max bytes of a regular file (O_NOFOLLOW) into a new NUL-terminated buffer.
+int netd_write_file_atomic(const struct netd_dir *at, const char *path, const char *data, size_t len,
+                           mode_t mode, struct kk_err *err);
+/* Read at most max bytes of a regular file into a new NUL-terminated buffer.
  * 0 with *out NULL when the file does not exist. */
-int netd_read_file(const char *path, size_t max, char **out, size_t *len, struct kk_err *err);
+int netd_read_file(const struct netd_dir *at, const char *path, size_t max, char **out, size_t *len,
+                   struct kk_err *err);
 /* mkdir -p of path (mode for what it creates); every component must be a directory, not a link. */
-int netd_mkdir_p(const char *path, mode_t mode, struct kk_err *err);
+int netd_mkdir_p(const struct netd_dir *at, const char *path, mode_t mode, struct kk_err *err);
 /* unlink path; missing is fine. 1 when something was removed, 0 when not. */
-int netd_unlink(const char *path, struct kk_err *err);
-/* Remove a directory tree netd made (regular files and directories only, no links followed). */
-int netd_remove_tree(const char *path, struct kk_err *err);
+int netd_unlink(const struct netd_dir *at, const char *path, struct kk_err *err);
+/* rmdir path when it is empty; missing or not empty is fine. 1 when it was removed. */
+int netd_rmdir_empty(const struct netd_dir *at, const char *path, struct kk_err *err);
+/* Whether path exists (as anything, links not followed): 1, 0, or -1 on another error. */
+int netd_exists(const struct netd_dir *at, const char *path, struct kk_err *err);
+/* Open directory path (not a link) for listing: 1 and *out, 0 when it does not exist. */
+int netd_open_dir(const struct netd_dir *at, const char *path, DIR **out, struct kk_err *err);
+/* Remove a directory tree netd made (regular files and directories only, no links followed).
+ * 1 when there was one, 0 when not. */
+int netd_remove_tree(const struct netd_dir *at, const char *path, struct kk_err *err);
 /* JSON to text, deterministic (sorted keys, 2-space indent, trailing newline), into a new buffer. */
 char *netd_json_text(const json_t *j, struct kk_err *err);
+/* Make (0700) and open netdStateDir: every component from / down opened without following links,
+ * owned by root (or netd's own uid) and writable by nobody else; held in c->state. Before the
+ * sandbox (acquire), and by unit tests. */
+int netd_state_open(struct netd_ctx *c, struct kk_err *err);
+/* Close what netd_state_open opened (tests). */
+void netd_state_close(struct netd_ctx *c);
 
 /* ---- space.c: subnets, network.json, conflists ------------------------------------------------- */
 int netd_parse_cidr4(const char *text, struct netd_ipv4_net *out);
@@ -95,15 +127,17 @@ int netd_pod_subnet_check(const char *text, struct netd_ipv4_net *out, struct kk
 int netd_subnet_pick(const struct netd_ipv4_net *pod, const struct netd_ipv4_net *used, size_t n_used,
                      struct netd_ipv4_net *out, struct kk_err *err);
 
-/* Paths of a space's files. */
+/* Paths of a space's files. Relative ones are beneath the state directory (c->state), keyed by the
+ * validated realm and space names, which hold no '/' and are never "." or "..". */
 struct netd_space_paths {
-    char dir[KK_DERIVE_PATH_SIZE];           /* <run>/data/<realm>/<space> */
-    char network_json[KK_DERIVE_PATH_SIZE];  /* <dir>/network.json */
-    char conflist_copy[KK_DERIVE_PATH_SIZE]; /* <dir>/network.conflist */
-    char conflist[KK_DERIVE_PATH_SIZE];      /* <cniConfDir>/<realm>-<space>.conflist */
-    char private_dir[KK_DERIVE_PATH_SIZE];   /* <dir>/_network: netd's own ('_' is in no name) */
-    char ipam_dir[KK_DERIVE_PATH_SIZE];      /* <private>/ipam: host-local's dataDir */
-    char cells_dir[KK_DERIVE_PATH_SIZE];     /* <private>/cells: one record per attached cell */
+    char realm_dir[KK_DERIVE_PATH_SIZE];    /* "<realm>" */
+    char dir[KK_DERIVE_PATH_SIZE];          /* "<realm>/<space>" */
+    char network_json[KK_DERIVE_PATH_SIZE]; /* "<dir>/network.json": the subnet record */
+    char ipam_rel[KK_DERIVE_PATH_SIZE];     /* "<dir>/ipam" */
+    char cells_dir[KK_DERIVE_PATH_SIZE];    /* "<dir>/cells": one record per attached cell */
+    char ipam_dir[KK_DERIVE_PATH_SIZE];     /* "<netdStateDir>/<dir>/ipam": absolute, host-local's
+                                             * dataDir in the conflist (the plugin opens it by path) */
+    char conflist[KK_DERIVE_PATH_SIZE];     /* "<cniConfDir>/<realm>-<space>.conflist": absolute */
 };
 int netd_space_paths(const struct netd_ctx *c, const struct kk_derived *d, struct netd_space_paths *p,
                      struct kk_err *err);
@@ -119,15 +153,16 @@ struct netd_network_info {
     bool regenerated; /* a conflist was missing or wrong and was rewritten */
 };
 /* Read the space's subnet record. 1 and *subnet when there is one, 0 when not. */
-int netd_space_read_subnet(const struct netd_space_paths *p, struct netd_ipv4_net *subnet,
+int netd_space_read_subnet(struct netd_ctx *c, const struct netd_space_paths *p, struct netd_ipv4_net *subnet,
                            struct kk_err *err);
-/* Create or repair the space's subnet record and conflists (not the bridge). */
+/* Create or repair the space's subnet record and its conflist (not the bridge). */
 int netd_space_ensure_files(struct netd_ctx *c, const struct kk_derived *d, struct netd_network_info *info,
                             struct kk_err *err);
-/* Remove the space's conflists, private directory and, last, its subnet record. 1 if any existed. */
+/* Remove the space's conflist, leases and cell records and, last, its subnet record and its (then
+ * empty) directories. 1 if any existed. */
 int netd_space_remove_files(struct netd_ctx *c, const struct kk_derived *d, struct kk_err *err);
 /* Number of cell records of the space (attached or being attached). */
-int netd_space_count_cells(const struct netd_space_paths *p, struct kk_err *err);
+int netd_space_count_cells(struct netd_ctx *c, const struct netd_space_paths *p, struct kk_err *err);
 
 /* ---- netns.c: the cells' network namespaces ----------------------------------------------------- */
 /* Open the netns dir (creating it and making it a shared mount point, as iproute2 does) and record
@@ -209,11 +244,12 @@ int netd_cni_result_parse(const json_t *result, const char *netns, struct netd_c
                           struct kk_err *err);
 /* Replace the host veth's name in a result (after netd renamed it). */
 int netd_cni_result_rename_host(json_t *result, const char *from, const char *to, struct kk_err *err);
-/* Remove host-local reservations of container_id under the space's IPAM dir (what a DEL that never
- * ran left behind). Returns how many were removed. */
-int netd_ipam_purge(const char *ipam_dir, const char *network, const char *container_id, struct kk_err *err);
+/* Remove host-local reservations of container_id under the space's IPAM dir (ipam_dir in at: what a
+ * DEL that never ran left behind). Returns how many were removed. */
+int netd_ipam_purge(const struct netd_dir *at, const char *ipam_dir, const char *network,
+                    const char *container_id, struct kk_err *err);
 /* How many addresses host-local holds for the network. */
-int netd_ipam_count(const char *ipam_dir, const char *network, struct kk_err *err);
+int netd_ipam_count(const struct netd_dir *at, const char *ipam_dir, const char *network, struct kk_err *err);
 
 /* ---- fw.c: KUKEON-FORWARD ----------------------------------------------------------------------- */
 /* The first iptables binary found ("" when none). */
@@ -244,10 +280,10 @@ int netd_op_cell_status(struct netd_ctx *c, const struct kk_derived *d, struct n
                         json_t **links, struct kk_err *err);
 
 /* Set up the context from the configuration (no system state touched): used by main's acquire and
- * by unit tests. */
+ * by unit tests. Refuses a netdStateDir that is "/" or overlaps the run path or the CNI conf dir. */
 int netd_ctx_init(struct netd_ctx *c, const struct kk_config *cfg, struct kk_err *err);
-/* Everything acquire does before the sandbox: netns dir, host identity, netlink socket, plugin dir
- * and iptables found. */
+/* Everything acquire does before the sandbox: netns dir, host identity, netlink socket, the state
+ * directory, plugin dir and iptables found. */
 int netd_acquire(struct netd_ctx *c, struct kk_err *err);
 
 #endif

@@ -24,7 +24,7 @@
 int netd_netns_init(struct netd_ctx *c, struct kk_err *err)
 {
     const char *dir = c->dcfg.netns_dir != NULL ? c->dcfg.netns_dir : KK_DERIVE_NETNS_DIR_DEFAULT;
-    if (netd_mkdir_p(dir, 0755, err) < 0)
+    if (netd_mkdir_p(&c->abs, dir, 0755, err) < 0)
         return -1;
     /* As `ip netns add`: the pins' directory is a shared mount point, so a pin made now also shows in
      * mount namespaces that were copied from this one earlier (containerd's shims, systemd units). */

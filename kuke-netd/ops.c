@@ -34,15 +34,15 @@ static int record_path(const struct netd_space_paths *p, const struct kk_derived
 }
 
 /* A cell's record: 1 and *out (a new reference) when there is one. */
-static int record_read(const struct netd_space_paths *p, const struct kk_derived *d, json_t **out,
-                       struct kk_err *err)
+static int record_read(struct netd_ctx *c, const struct netd_space_paths *p, const struct kk_derived *d,
+                       json_t **out, struct kk_err *err)
 {
     *out = NULL;
     char path[KK_DERIVE_PATH_SIZE];
     if (record_path(p, d, path, sizeof(path), err) < 0)
         return -1;
     _cleanup_free_ char *text = NULL;
-    int rc = netd_read_file(path, NETD_RECORD_MAX, &text, NULL, err);
+    int rc = netd_read_file(&c->state, path, NETD_RECORD_MAX, &text, NULL, err);
     if (rc <= 0)
         return rc;
     json_t *j = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
@@ -52,8 +52,10 @@ static int record_read(const struct netd_space_paths *p, const struct kk_derived
         strcmp(stack, d->stack) != 0) {
         /* Not this cell's (a hash collision, or a torn file): treated as no result, so the cell
          * is attached afresh and the record rewritten. */
-        kk_warn("cell record %s does not describe cell %s/%s/%s/%s; replacing it", path, d->realm, d->space,
-                d->stack, d->cell);
+        char shown[KK_DERIVE_PATH_SIZE + 300];
+        kk_warn("cell record %s does not describe cell %s/%s/%s/%s; replacing it",
+                netd_path_shown(&c->state, path, shown, sizeof(shown)), d->realm, d->space, d->stack,
+                d->cell);
         json_decref(j);
         return 0;
     }
@@ -61,8 +63,8 @@ static int record_read(const struct netd_space_paths *p, const struct kk_derived
     return 1;
 }
 
-static int record_write(const struct netd_space_paths *p, const struct kk_derived *d, const json_t *result,
-                        const char *host_veth, struct kk_err *err)
+static int record_write(struct netd_ctx *c, const struct netd_space_paths *p, const struct kk_derived *d,
+                        const json_t *result, const char *host_veth, struct kk_err *err)
 {
     char path[KK_DERIVE_PATH_SIZE];
     if (record_path(p, d, path, sizeof(path), err) < 0)
@@ -78,22 +80,41 @@ static int record_write(const struct netd_space_paths *p, const struct kk_derive
     json_decref(j);
     if (text == NULL)
         return -1;
-    int rc = netd_write_file_atomic(path, text, strlen(text), 0600, err);
+    int rc = netd_write_file_atomic(&c->state, path, text, strlen(text), 0600, err);
     free(text);
     return rc;
 }
 
+/* CNI DEL, tried a second time when the first fails. DEL may be repeated (the CNI spec), and one
+ * failure heals itself: an ADD killed after the bridge plugin gave eth0 its address but before it
+ * made the masquerade chain leaves a cell whose DEL removes eth0 and the lease and then fails to
+ * remove the POSTROUTING rule that jumps to the missing chain (with iptables-nft that is exit 2,
+ * "Chain ... does not exist", which the plugin's not-exist check, written for exit 1, does not
+ * recognize). The second DEL finds no eth0, so there is no masquerade to tear down, and succeeds.
+ * A failure that is not of that kind fails twice and is reported. */
+static int cni_del(struct netd_ctx *c, const json_t *conf, const struct kk_derived *d, const char *netns,
+                   const json_t *prev, struct kk_err *err)
+{
+    struct kk_err first = {0};
+    if (netd_cni_run(c, NETD_CNI_DEL, conf, d->ctrd_root_id, netns, prev, NULL, &first) == 0)
+        return 0;
+    kk_warn("cell %s/%s/%s/%s: CNI DEL failed (%s); trying it again", d->realm, d->space, d->stack, d->cell,
+            first.msg);
+    return netd_cni_run(c, NETD_CNI_DEL, conf, d->ctrd_root_id, netns, prev, NULL, err);
+}
+
 /* The space's subnet, or KK_ERR_NOT_FOUND naming the fix. */
-static int require_subnet(const struct kk_derived *ds, const struct netd_space_paths *p,
+static int require_subnet(struct netd_ctx *c, const struct kk_derived *ds, const struct netd_space_paths *p,
                           struct netd_ipv4_net *subnet, struct kk_err *err)
 {
-    int rc = netd_space_read_subnet(p, subnet, err);
+    int rc = netd_space_read_subnet(c, p, subnet, err);
     if (rc < 0)
         return -1;
+    char shown[KK_DERIVE_PATH_SIZE + 300];
     if (rc == 0)
         return kk_error(err, KK_ERR_NOT_FOUND, 0,
                         "space %s/%s has no network (no %s): create the space's network first", ds->realm,
-                        ds->space, p->network_json);
+                        ds->space, netd_path_shown(&c->state, p->network_json, shown, sizeof(shown)));
     return 0;
 }
 
@@ -120,7 +141,7 @@ int netd_op_network_delete(struct netd_ctx *c, const struct kk_derived *d, bool 
     int have_bridge = netd_bridge_check_owned(c, d, &br, err);
     if (have_bridge < 0)
         return -1;
-    int cells = netd_space_count_cells(&p, err);
+    int cells = netd_space_count_cells(c, &p, err);
     if (cells < 0)
         return -1;
     if (cells > 0)
@@ -169,7 +190,7 @@ int netd_op_cell_attach(struct netd_ctx *c, const struct kk_derived *d, struct n
     struct kk_derived ds;
     struct netd_space_paths p;
     struct netd_ipv4_net subnet;
-    if (space_of(c, d, &ds, &p, err) < 0 || require_subnet(&ds, &p, &subnet, err) < 0)
+    if (space_of(c, d, &ds, &p, err) < 0 || require_subnet(c, &ds, &p, &subnet, err) < 0)
         return -1;
     /* Refusals first, so that a refused request changes nothing. */
     if (netd_bridge_check_owned(c, &ds, NULL, err) < 0)
@@ -192,7 +213,7 @@ int netd_op_cell_attach(struct netd_ctx *c, const struct kk_derived *d, struct n
         return -1;
     int rc = -1;
     json_t *record = NULL, *result = NULL;
-    if (netd_netns_ensure(c, d, err) < 0 || record_read(&p, d, &record, err) < 0)
+    if (netd_netns_ensure(c, d, err) < 0 || record_read(c, &p, d, &record, err) < 0)
         goto out;
 
     const json_t *old = json_object_get(record, "result");
@@ -210,12 +231,12 @@ int netd_op_cell_attach(struct netd_ctx *c, const struct kk_derived *d, struct n
                 d->realm, d->space, d->stack, d->cell, cerr.msg);
     }
     /* Intent first: a record without a result says "an ADD may have begun". */
-    if (record_write(&p, d, NULL, NULL, err) < 0)
+    if (record_write(c, &p, d, NULL, NULL, err) < 0)
         goto out;
     /* Whatever an earlier, unfinished attach left: eth0, the masquerade rule, IPAM reservations. */
-    if (netd_cni_run(c, NETD_CNI_DEL, conf, d->ctrd_root_id, d->netns_path, old, NULL, err) < 0)
+    if (cni_del(c, conf, d, d->netns_path, old, err) < 0)
         goto out;
-    int purged = netd_ipam_purge(p.ipam_dir, ds.network_name, d->ctrd_root_id, err);
+    int purged = netd_ipam_purge(&c->state, p.ipam_rel, ds.network_name, d->ctrd_root_id, err);
     if (purged < 0)
         goto out;
     if (purged > 0)
@@ -227,7 +248,7 @@ int netd_op_cell_attach(struct netd_ctx *c, const struct kk_derived *d, struct n
     if (netd_cni_result_parse(result, d->netns_path, &addr, err) < 0 ||
         netd_veth_claim(c, d, addr.host_veth, err) < 0 ||
         netd_cni_result_rename_host(result, addr.host_veth, d->veth_host, err) < 0 ||
-        record_write(&p, d, result, d->veth_host, err) < 0 || fill_result(d, result, out, err) < 0) {
+        record_write(c, &p, d, result, d->veth_host, err) < 0 || fill_result(d, result, out, err) < 0) {
         struct kk_err derr = {0};
         if (netd_cni_run(c, NETD_CNI_DEL, conf, d->ctrd_root_id, d->netns_path, result, NULL, &derr) < 0)
             kk_warn("rolling back the attach of cell %s: %s", d->cell, derr.msg);
@@ -248,7 +269,7 @@ int netd_op_cell_check(struct netd_ctx *c, const struct kk_derived *d, struct ne
     struct kk_derived ds;
     struct netd_space_paths p;
     struct netd_ipv4_net subnet;
-    if (space_of(c, d, &ds, &p, err) < 0 || require_subnet(&ds, &p, &subnet, err) < 0)
+    if (space_of(c, d, &ds, &p, err) < 0 || require_subnet(c, &ds, &p, &subnet, err) < 0)
         return -1;
     int pinfd;
     int have_ns = netd_netns_open(c, d, &pinfd, err);
@@ -257,7 +278,7 @@ int netd_op_cell_check(struct netd_ctx *c, const struct kk_derived *d, struct ne
     if (have_ns > 0)
         close(pinfd);
     json_t *record = NULL;
-    if (record_read(&p, d, &record, err) < 0)
+    if (record_read(c, &p, d, &record, err) < 0)
         return -1;
     const json_t *res = json_object_get(record, "result");
     if (have_ns == 0 || res == NULL) {
@@ -290,7 +311,7 @@ int netd_op_cell_delete(struct netd_ctx *c, const struct kk_derived *d, bool *ex
     if (have_ns > 0)
         close(pinfd);
     json_t *record = NULL;
-    int have_record = record_read(&p, d, &record, err);
+    int have_record = record_read(c, &p, d, &record, err);
     if (have_record < 0)
         return -1;
     char path[KK_DERIVE_PATH_SIZE];
@@ -298,21 +319,24 @@ int netd_op_cell_delete(struct netd_ctx *c, const struct kk_derived *d, bool *ex
         json_decref(record);
         return -1;
     }
-    bool record_file = access(path, F_OK) == 0;
+    int record_file = netd_exists(&c->state, path, err);
+    if (record_file < 0) {
+        json_decref(record);
+        return -1;
+    }
     struct netd_ipv4_net subnet;
-    int have_net = netd_space_read_subnet(&p, &subnet, err);
+    int have_net = netd_space_read_subnet(c, &p, &subnet, err);
     int rc = have_net < 0 ? -1 : 0;
     if (rc == 0 && have_net > 0) {
         /* CNI DEL with what ADD recorded; with no namespace left, only IPAM is released (CNI_NETNS
          * empty is the protocol's way to say so). */
         json_t *conf = netd_conflist_build(&ds, &subnet, p.ipam_dir, err);
-        rc = conf == NULL
-                 ? -1
-                 : netd_cni_run(c, NETD_CNI_DEL, conf, d->ctrd_root_id, have_ns > 0 ? d->netns_path : "",
-                                json_object_get(record, "result"), NULL, err);
+        rc = conf == NULL ? -1
+                          : cni_del(c, conf, d, have_ns > 0 ? d->netns_path : "",
+                                    json_object_get(record, "result"), err);
         json_decref(conf);
         if (rc == 0) {
-            int purged = netd_ipam_purge(p.ipam_dir, ds.network_name, d->ctrd_root_id, err);
+            int purged = netd_ipam_purge(&c->state, p.ipam_rel, ds.network_name, d->ctrd_root_id, err);
             rc = purged < 0 ? -1 : 0;
         }
     }
@@ -330,9 +354,9 @@ int netd_op_cell_delete(struct netd_ctx *c, const struct kk_derived *d, bool *ex
         return -1;
     if (have_ns > 0 && netd_netns_remove(c, d, err) < 0)
         return -1;
-    if (record_file && netd_unlink(path, err) < 0)
+    if (record_file > 0 && netd_unlink(&c->state, path, err) < 0)
         return -1;
-    *existed = have_ns > 0 || record_file;
+    *existed = have_ns > 0 || record_file > 0;
     return 0;
 }
 
@@ -362,7 +386,7 @@ int netd_op_cell_status(struct netd_ctx *c, const struct kk_derived *d, struct n
     if (*links == NULL)
         return -1;
     json_t *record = NULL;
-    if (record_read(&p, d, &record, err) < 0) {
+    if (record_read(c, &p, d, &record, err) < 0) {
         json_decref(*links);
         *links = NULL;
         return -1;

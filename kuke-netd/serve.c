@@ -18,10 +18,49 @@
 
 /* ---- context ---------------------------------------------------------------------------------- */
 
+/* Whether path is dir or lies beneath it, trailing slashes aside. */
+static bool path_within(const char *path, const char *dir)
+{
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    if (strncmp(path, dir, n) != 0)
+        return false;
+    const char *rest = path + n;
+    while (*rest == '/')
+        rest++;
+    return *rest == '\0' || path[n] == '/' || (n == 1 && dir[0] == '/');
+}
+
+/* netd's records must be its own: not in the run path (the API worker's, as user kukeon) nor in
+ * the CNI conf dir (which other tools read and write), nor holding either. */
+static int state_dir_check(const struct kk_config *cfg, struct kk_err *err)
+{
+    static const char *const hint = "configure a directory of root's of its own, such as the default "
+                                    "/var/lib/kukeon/netd";
+    const char *s = cfg->netd_state_dir;
+    if (s[0] != '/' || path_within("/", s))
+        return kk_error(err, KK_ERR_INVALID, 0,
+                        "netdStateDir \"%s\" must be an absolute path other than /: %s", s, hint);
+    if (path_within(s, cfg->run_path) || path_within(cfg->run_path, s))
+        return kk_error(err, KK_ERR_INVALID, 0,
+                        "netdStateDir %s overlaps runPath %s, which the API worker owns and kuke-netd must "
+                        "not write: %s",
+                        s, cfg->run_path, hint);
+    if (path_within(s, cfg->cni_conf_dir) || path_within(cfg->cni_conf_dir, s))
+        return kk_error(err, KK_ERR_INVALID, 0, "netdStateDir %s overlaps cniConfDir %s: %s", s,
+                        cfg->cni_conf_dir, hint);
+    return 0;
+}
+
 int netd_ctx_init(struct netd_ctx *c, const struct kk_config *cfg, struct kk_err *err)
 {
     memset(c, 0, sizeof(*c));
     c->cfg = *cfg;
+    c->state.fd = -1;
+    c->state.shown = c->cfg.netd_state_dir;
+    c->abs.fd = AT_FDCWD;
+    c->abs.shown = "";
     c->host_netns_fd = -1;
     c->netns_dir_fd = -1;
     c->plugin_timeout_s = NETD_PLUGIN_TIMEOUT_S;
@@ -34,12 +73,16 @@ int netd_ctx_init(struct netd_ctx *c, const struct kk_config *cfg, struct kk_err
     if (c->cfg.cni_conf_dir[0] != '/')
         return kk_error(err, KK_ERR_INVALID, 0, "cniConfDir \"%s\" must be an absolute path",
                         c->cfg.cni_conf_dir);
+    if (state_dir_check(&c->cfg, err) < 0)
+        return -1;
     return netd_pod_subnet_check(c->cfg.pod_subnet_cidr, &c->pod, err);
 }
 
 int netd_acquire(struct netd_ctx *c, struct kk_err *err)
 {
-    if (netd_netns_init(c, err) < 0 || netd_nl_open(&c->nl, err) < 0)
+    /* The state directory last, so netd's descriptors keep the order docs/netd.md lists: it is made
+     * and proven root's here, as full root, and held open; the sandbox then needs no mkdir above it. */
+    if (netd_netns_init(c, err) < 0 || netd_nl_open(&c->nl, err) < 0 || netd_state_open(c, err) < 0)
         return -1;
     /* A plugin past its deadline dies with its runner (PR_SET_PDEATHSIG); as netd's orphan rather
      * than init's it is reaped here, not left a zombie on hosts whose init does not reap. Set before
@@ -341,6 +384,7 @@ int netd_status(struct kk_ipc_status_details *d, void *ctx, struct kk_err *err)
     netd_format_cidr4(&c->pod, pod, sizeof(pod));
     if (kk_ipc_status_add(d, "cni_plugin_dir", c->plugin_dir[0] ? c->plugin_dir : "(none)", err) < 0 ||
         kk_ipc_status_add(d, "cni_conf_dir", c->cfg.cni_conf_dir, err) < 0 ||
+        kk_ipc_status_add(d, "state_dir", c->cfg.netd_state_dir, err) < 0 ||
         kk_ipc_status_add(d, "netns_dir", KK_DERIVE_NETNS_DIR_DEFAULT, err) < 0 ||
         kk_ipc_status_add(d, "pod_subnet", pod, err) < 0 ||
         kk_ipc_status_add(d, "iptables", c->iptables[0] ? c->iptables : "(none)", err) < 0)

@@ -1,7 +1,8 @@
 /* A space's network on disk: its /24 carved from podSubnetCIDR (lowest free, recorded in
- * network.json, released with it), and the conflist netd writes itself, to the CNI conf dir and as a
- * copy in the run path, rewritten whenever it is missing or differs from what it should be
- * (kukeon-reference.md section 8.1). */
+ * network.json under netd's own state directory, released with it), and the conflist netd writes
+ * itself to the CNI conf dir, rewritten whenever it is missing or differs from what it should be
+ * (kukeon-reference.md section 8.1). Nothing here touches the run path: that is the API worker's,
+ * which copies the conflist beside the space's document itself (docs/netd.md). */
 #include "kuke-netd/netd.h"
 
 #include <arpa/inet.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/names.h"
@@ -113,16 +115,16 @@ int netd_space_paths(const struct netd_ctx *c, const struct kk_derived *d, struc
                      struct kk_err *err)
 {
     memset(p, 0, sizeof(*p));
-    if (kk_strlcpy(p->dir, d->metadata_dir, sizeof(p->dir)) < 0 ||
+    if (kk_strlcpy(p->realm_dir, d->realm, sizeof(p->realm_dir)) < 0 ||
+        kk_snprintf(p->dir, sizeof(p->dir), err, "space dir", "%s/%s", d->realm, d->space) < 0 ||
         kk_snprintf(p->network_json, sizeof(p->network_json), err, "network.json path", "%s/network.json",
                     p->dir) < 0 ||
-        kk_snprintf(p->conflist_copy, sizeof(p->conflist_copy), err, "conflist copy path",
-                    "%s/network.conflist", p->dir) < 0 ||
+        kk_snprintf(p->ipam_rel, sizeof(p->ipam_rel), err, "IPAM dir", "%s/ipam", p->dir) < 0 ||
+        kk_snprintf(p->cells_dir, sizeof(p->cells_dir), err, "cells dir", "%s/cells", p->dir) < 0 ||
+        kk_snprintf(p->ipam_dir, sizeof(p->ipam_dir), err, "IPAM dir", "%s/%s", c->cfg.netd_state_dir,
+                    p->ipam_rel) < 0 ||
         kk_snprintf(p->conflist, sizeof(p->conflist), err, "conflist path", "%s/%s.conflist",
-                    c->cfg.cni_conf_dir, d->network_name) < 0 ||
-        kk_snprintf(p->private_dir, sizeof(p->private_dir), err, "network dir", "%s/_network", p->dir) < 0 ||
-        kk_snprintf(p->ipam_dir, sizeof(p->ipam_dir), err, "IPAM dir", "%s/ipam", p->private_dir) < 0 ||
-        kk_snprintf(p->cells_dir, sizeof(p->cells_dir), err, "cells dir", "%s/cells", p->private_dir) < 0)
+                    c->cfg.cni_conf_dir, d->network_name) < 0)
         return kk_error_wrap(err, "space %s/%s", d->realm, d->space);
     return 0;
 }
@@ -136,9 +138,9 @@ json_t *netd_conflist_build(const struct kk_derived *d, const struct netd_ipv4_n
     netd_format_cidr4(subnet, sub, sizeof(sub));
     netd_format_ip4(subnet->addr + 1, gw, sizeof(gw));
     /* The reference's conflist (section 8.1) plus what this implementation adds: host-local's data
-     * under the run path (so a space's leases go with it, and a collision of network names across
-     * realms cannot share a lease directory), an explicit gateway, and portmap, which does nothing
-     * until a cell publishes ports. */
+     * in the space's own directory under netd's state dir (so a space's leases go with it, and a
+     * collision of network names across realms cannot share a lease directory), an explicit gateway,
+     * and portmap, which does nothing until a cell publishes ports. */
     json_t *j =
         json_pack("{s:s, s:s, s:[{s:s, s:s, s:b, s:b, s:{s:s, s:s, s:[[{s:s, s:s}]], s:[{s:s}]}}, "
                   "{s:s}, {s:s, s:{s:b}}]}",
@@ -196,35 +198,37 @@ static int parse_network_json(const char *path, const char *text, struct netd_ip
     return rc;
 }
 
-int netd_space_read_subnet(const struct netd_space_paths *p, struct netd_ipv4_net *subnet, struct kk_err *err)
+int netd_space_read_subnet(struct netd_ctx *c, const struct netd_space_paths *p, struct netd_ipv4_net *subnet,
+                           struct kk_err *err)
 {
     _cleanup_free_ char *text = NULL;
-    int rc = netd_read_file(p->network_json, NETD_DOC_MAX, &text, NULL, err);
+    int rc = netd_read_file(&c->state, p->network_json, NETD_DOC_MAX, &text, NULL, err);
     if (rc <= 0)
         return rc;
-    return parse_network_json(p->network_json, text, subnet, err) < 0 ? -1 : 1;
+    char shown[KK_DERIVE_PATH_SIZE + 300];
+    netd_path_shown(&c->state, p->network_json, shown, sizeof(shown));
+    return parse_network_json(shown, text, subnet, err) < 0 ? -1 : 1;
 }
 
-static int write_network_json(const struct netd_space_paths *p, const struct netd_ipv4_net *subnet,
-                              struct kk_err *err)
+static int write_network_json(struct netd_ctx *c, const struct netd_space_paths *p,
+                              const struct netd_ipv4_net *subnet, struct kk_err *err)
 {
     char sub[NETD_CIDR_SIZE];
     netd_format_cidr4(subnet, sub, sizeof(sub));
     json_t *j = json_pack("{s:s, s:s}", "version", "v1", "subnetCIDR", sub);
     if (j == NULL)
-        return kk_error(err, KK_ERR_INTERNAL, ENOMEM, "building %s", p->network_json);
+        return kk_error(err, KK_ERR_INTERNAL, ENOMEM, "building the subnet record of %s", p->dir);
     char *text = netd_json_text(j, err);
     json_decref(j);
     if (text == NULL)
         return -1;
-    int rc = netd_write_file_atomic(p->network_json, text, strlen(text), 0600, err);
+    int rc = netd_write_file_atomic(&c->state, p->network_json, text, strlen(text), 0600, err);
     free(text);
     return rc;
 }
 
-/* Every space's recorded subnet under <run>/data/<realm>/<space>/network.json, and whether another
- * space than d's uses d's network name with a conflist of its own bridge (the a/b-c vs a-b/c
- * collision of "<realm>-<space>"). */
+/* Every space's recorded subnet under <state>/<realm>/<space>/network.json, and whether another
+ * space than d's uses d's network name (the a/b-c vs a-b/c collision of "<realm>-<space>"). */
 struct subnet_scan {
     struct netd_ipv4_net *used;
     size_t n, cap;
@@ -247,31 +251,37 @@ static int scan_add(struct subnet_scan *s, const struct netd_ipv4_net *n, struct
     return 0;
 }
 
+/* Whether name in dir is a directory of a realm or space: a valid name (so never ".", "..", or a
+ * hidden file such as the allocation lock) and a real directory, not a file or a link to one. */
+static bool scan_is_level_dir(DIR *dir, const char *name)
+{
+    struct stat st;
+    return kk_name_is_valid(name) && fstatat(dirfd(dir), name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+           S_ISDIR(st.st_mode);
+}
+
 static int scan_subnets(struct netd_ctx *c, const struct kk_derived *self, struct subnet_scan *s,
                         struct kk_err *err)
 {
-    char data[KK_DERIVE_PATH_SIZE];
-    if (kk_snprintf(data, sizeof(data), err, "data dir", "%s/data", c->cfg.run_path) < 0)
-        return -1;
-    DIR *realms = opendir(data);
-    if (realms == NULL)
-        return errno == ENOENT ? 0 : kk_error(err, KK_ERR_INTERNAL, errno, "listing %s", data);
-    int rc = 0;
+    DIR *realms = NULL;
+    int rc = netd_open_dir(&c->state, ".", &realms, err);
+    if (rc <= 0)
+        return rc;
+    rc = 0;
     struct dirent *r;
     while (rc == 0 && (r = readdir(realms)) != NULL) {
-        if (!kk_name_is_valid(r->d_name))
+        if (!scan_is_level_dir(realms, r->d_name))
             continue;
-        char rdir[KK_DERIVE_PATH_SIZE];
-        if (kk_snprintf(rdir, sizeof(rdir), err, "realm dir", "%s/%s", data, r->d_name) < 0) {
-            rc = -1;
+        DIR *spaces = NULL;
+        rc = netd_open_dir(&c->state, r->d_name, &spaces, err);
+        if (rc < 0)
             break;
-        }
-        DIR *spaces = opendir(rdir);
-        if (spaces == NULL)
-            continue; /* a file, or gone meanwhile */
+        if (rc == 0) /* gone meanwhile (the allocation lock is held, so not by another netd) */
+            continue;
+        rc = 0;
         struct dirent *sp;
         while (rc == 0 && (sp = readdir(spaces)) != NULL) {
-            if (!kk_name_is_valid(sp->d_name))
+            if (!scan_is_level_dir(spaces, sp->d_name))
                 continue;
             struct kk_derive_names names = {.realm = r->d_name, .space = sp->d_name};
             struct kk_derived d;
@@ -282,7 +292,7 @@ static int scan_subnets(struct netd_ctx *c, const struct kk_derived *self, struc
             if (strcmp(d.realm, self->realm) == 0 && strcmp(d.space, self->space) == 0)
                 continue;
             struct netd_ipv4_net n;
-            int have = netd_space_read_subnet(&p, &n, err);
+            int have = netd_space_read_subnet(c, &p, &n, err);
             if (have < 0) {
                 rc = -1;
                 break;
@@ -296,27 +306,36 @@ static int scan_subnets(struct netd_ctx *c, const struct kk_derived *self, struc
         closedir(spaces);
     }
     closedir(realms);
-    return rc;
+    return rc < 0 ? -1 : 0;
+}
+
+/* Whether sub overlaps a subnet in used[0..n). */
+static bool subnet_taken(const struct netd_ipv4_net *sub, const struct netd_ipv4_net *used, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        unsigned p = used[k].prefix < sub->prefix ? used[k].prefix : sub->prefix;
+        if (((used[k].addr ^ sub->addr) & prefix_mask(p)) == 0)
+            return true;
+    }
+    return false;
 }
 
 /* ---- ensure and remove --------------------------------------------------------------------------- */
 
 /* The allocation lock: one subnet scan-and-record at a time, also against kuke run in-process next
- * to a daemon. A name no hierarchy name can have ('.' first), so no realm is ever mistaken for it. */
+ * to a daemon (both netds share the state directory). A name no realm can have ('.' first), so the
+ * scan never mistakes it for one. */
 static int lock_allocations(struct netd_ctx *c, int *fd, struct kk_err *err)
 {
-    char data[KK_DERIVE_PATH_SIZE], path[KK_DERIVE_PATH_SIZE];
-    if (kk_snprintf(data, sizeof(data), err, "data dir", "%s/data", c->cfg.run_path) < 0 ||
-        kk_snprintf(path, sizeof(path), err, "lock path", "%s/.network.lock", data) < 0)
-        return -1;
-    if (netd_mkdir_p(data, 0750, err) < 0)
-        return -1;
-    *fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    static const char lock_name[] = ".network.lock";
+    char shown[KK_DERIVE_PATH_SIZE + 300];
+    netd_path_shown(&c->state, lock_name, shown, sizeof(shown));
+    *fd = openat(c->state.fd, lock_name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (*fd < 0)
-        return kk_error(err, KK_ERR_INTERNAL, errno, "opening %s", path);
+        return kk_error(err, KK_ERR_INTERNAL, errno, "opening %s", shown);
     while (flock(*fd, LOCK_EX) < 0) {
         if (errno != EINTR)
-            return kk_error(err, KK_ERR_INTERNAL, errno, "locking %s", path);
+            return kk_error(err, KK_ERR_INTERNAL, errno, "locking %s", shown);
     }
     return 0;
 }
@@ -324,10 +343,11 @@ static int lock_allocations(struct netd_ctx *c, int *fd, struct kk_err *err)
 /* Make path hold exactly want (compared as JSON): a missing, unparsable or different file is
  * rewritten. 1 when it was written. Something that is not a regular file is reported, never
  * written through. */
-static int ensure_json_file(const char *path, const json_t *want, mode_t mode, struct kk_err *err)
+static int ensure_json_file(const struct netd_dir *at, const char *path, const json_t *want, mode_t mode,
+                            struct kk_err *err)
 {
     _cleanup_free_ char *have = NULL;
-    int rc = netd_read_file(path, NETD_DOC_MAX, &have, NULL, err);
+    int rc = netd_read_file(at, path, NETD_DOC_MAX, &have, NULL, err);
     if (rc < 0)
         return -1;
     if (rc > 0) {
@@ -338,9 +358,27 @@ static int ensure_json_file(const char *path, const json_t *want, mode_t mode, s
             return 0;
     }
     _cleanup_free_ char *text = netd_json_text(want, err);
-    if (text == NULL || netd_write_file_atomic(path, text, strlen(text), mode, err) < 0)
+    if (text == NULL || netd_write_file_atomic(at, path, text, strlen(text), mode, err) < 0)
         return -1;
     return 1;
+}
+
+/* The subnet of the space's conflist in the CNI conf dir (root's, written by netd), when it is this
+ * space's (its bridge) and holds a /24: the reference's second source after the record. */
+static int conflist_subnet_of(struct netd_ctx *c, const struct kk_derived *d,
+                              const struct netd_space_paths *p, struct netd_ipv4_net *sub)
+{
+    _cleanup_free_ char *text = NULL;
+    struct kk_err ignored;
+    if (netd_read_file(&c->abs, p->conflist, NETD_DOC_MAX, &text, NULL, &ignored) <= 0)
+        return 0;
+    json_t *j = json_loads(text, 0, NULL);
+    char bridge[KK_IFNAME_SIZE] = "";
+    bool ok = j != NULL && netd_conflist_subnet(j, sub, bridge, sizeof(bridge)) == 0 &&
+              strcmp(bridge, d->bridge_name) == 0 && sub->prefix == NETD_SPACE_PREFIX &&
+              (sub->addr & 0xffu) == 0;
+    json_decref(j);
+    return ok ? 1 : 0;
 }
 
 int netd_space_ensure_files(struct netd_ctx *c, const struct kk_derived *d, struct netd_network_info *info,
@@ -350,13 +388,15 @@ int netd_space_ensure_files(struct netd_ctx *c, const struct kk_derived *d, stru
     struct netd_space_paths p;
     if (netd_space_paths(c, d, &p, err) < 0)
         return -1;
-    if (netd_mkdir_p(p.dir, 0750, err) < 0 || netd_mkdir_p(p.ipam_dir, 0700, err) < 0 ||
-        netd_mkdir_p(p.cells_dir, 0700, err) < 0 || netd_mkdir_p(c->cfg.cni_conf_dir, 0755, err) < 0)
-        return kk_error_wrap(err, "network of space %s/%s", d->realm, d->space);
-
+    /* The lock also covers making and removing the space's directories, so that a netd removing a
+     * realm's last space cannot take the realm's directory from under another one adding a space. */
     _cleanup_close_ int lock = -1;
     if (lock_allocations(c, &lock, err) < 0)
         return -1;
+    if (netd_mkdir_p(&c->state, p.ipam_rel, 0700, err) < 0 ||
+        netd_mkdir_p(&c->state, p.cells_dir, 0700, err) < 0 ||
+        netd_mkdir_p(&c->abs, c->cfg.cni_conf_dir, 0755, err) < 0)
+        return kk_error_wrap(err, "network of space %s/%s", d->realm, d->space);
     struct subnet_scan scan = {0};
     int rc = scan_subnets(c, d, &scan, err);
     if (rc == 0 && scan.other_space[0] != '\0')
@@ -366,28 +406,22 @@ int netd_space_ensure_files(struct netd_ctx *c, const struct kk_derived *d, stru
             "(a realm/space name pair must not join to another pair's \"<realm>-<space>\")",
             d->realm, d->space, scan.other_space, d->network_name, p.conflist);
     if (rc == 0) {
-        /* Precedence (reference 8.1): the record, then the subnet of the conflist copy, then a new
-         * /24. */
-        int have = netd_space_read_subnet(&p, &info->subnet, err);
+        /* Precedence (reference 8.1): the record, then the subnet of the space's conflist (netd's
+         * own, in the CNI conf dir; never the run path's copy, which a less trusted process owns),
+         * then a new /24. */
+        int have = netd_space_read_subnet(c, &p, &info->subnet, err);
         if (have < 0) {
             rc = -1;
         } else if (have == 0) {
-            _cleanup_free_ char *text = NULL;
-            json_t *old = NULL;
-            struct kk_err ignored;
-            if (netd_read_file(p.conflist_copy, NETD_DOC_MAX, &text, NULL, &ignored) > 0)
-                old = json_loads(text, 0, NULL);
             struct netd_ipv4_net sub;
-            if (old != NULL && netd_conflist_subnet(old, &sub, NULL, 0) == 0 &&
-                sub.prefix == NETD_SPACE_PREFIX && (sub.addr & 0xffu) == 0) {
+            if (conflist_subnet_of(c, d, &p, &sub) > 0 && !subnet_taken(&sub, scan.used, scan.n)) {
                 info->subnet = sub;
             } else {
                 rc = netd_subnet_pick(&c->pod, scan.used, scan.n, &info->subnet, err);
                 info->created = rc == 0;
             }
-            json_decref(old);
             if (rc == 0)
-                rc = write_network_json(&p, &info->subnet, err);
+                rc = write_network_json(c, &p, &info->subnet, err);
         }
     }
     free(scan.used);
@@ -397,26 +431,26 @@ int netd_space_ensure_files(struct netd_ctx *c, const struct kk_derived *d, stru
     json_t *conf = netd_conflist_build(d, &info->subnet, p.ipam_dir, err);
     if (conf == NULL)
         return -1;
-    int w1 = ensure_json_file(p.conflist_copy, conf, 0600, err);
-    int w2 = w1 < 0 ? -1 : ensure_json_file(p.conflist, conf, 0644, err);
+    int w = ensure_json_file(&c->abs, p.conflist, conf, 0644, err);
     json_decref(conf);
-    if (w1 < 0 || w2 < 0)
+    if (w < 0)
         return kk_error_wrap(err, "conflist of space %s/%s", d->realm, d->space);
-    info->regenerated = w1 > 0 || w2 > 0;
+    info->regenerated = w > 0;
     return 0;
 }
 
 int netd_space_remove_files(struct netd_ctx *c, const struct kk_derived *d, struct kk_err *err)
 {
     struct netd_space_paths p;
-    if (netd_space_paths(c, d, &p, err) < 0)
+    _cleanup_close_ int lock = -1;
+    if (netd_space_paths(c, d, &p, err) < 0 || lock_allocations(c, &lock, err) < 0)
         return -1;
     int existed = 0, rc;
     /* The shared conf dir's file goes only when it is this space's (its bridge is this space's):
      * a same-named conflist of a colliding space is not ours to remove. */
     _cleanup_free_ char *text = NULL;
     struct kk_err ignored;
-    if (netd_read_file(p.conflist, NETD_DOC_MAX, &text, NULL, &ignored) > 0) {
+    if (netd_read_file(&c->abs, p.conflist, NETD_DOC_MAX, &text, NULL, &ignored) > 0) {
         json_t *j = json_loads(text, 0, NULL);
         struct netd_ipv4_net sub;
         char bridge[KK_IFNAME_SIZE] = "";
@@ -424,30 +458,33 @@ int netd_space_remove_files(struct netd_ctx *c, const struct kk_derived *d, stru
                     strcmp(bridge, d->bridge_name) == 0;
         json_decref(j);
         if (ours) {
-            if ((rc = netd_unlink(p.conflist, err)) < 0)
+            if ((rc = netd_unlink(&c->abs, p.conflist, err)) < 0)
                 return -1;
             existed |= rc;
         }
     }
-    if ((rc = netd_unlink(p.conflist_copy, err)) < 0)
+    if ((rc = netd_remove_tree(&c->state, p.ipam_rel, err)) < 0)
         return -1;
     existed |= rc;
-    if (access(p.private_dir, F_OK) == 0)
-        existed = 1;
-    if (netd_remove_tree(p.private_dir, err) < 0)
-        return -1;
-    /* The record last: until it goes, a retry knows there is a space network to finish removing. */
-    if ((rc = netd_unlink(p.network_json, err)) < 0)
+    if ((rc = netd_remove_tree(&c->state, p.cells_dir, err)) < 0)
         return -1;
     existed |= rc;
+    /* The record last: until it goes, a retry knows there is a space network to finish removing.
+     * Then the space's and realm's directories, when nothing else is left in them. */
+    if ((rc = netd_unlink(&c->state, p.network_json, err)) < 0)
+        return -1;
+    existed |= rc;
+    if (netd_rmdir_empty(&c->state, p.dir, err) < 0 || netd_rmdir_empty(&c->state, p.realm_dir, err) < 0)
+        return -1;
     return existed;
 }
 
-int netd_space_count_cells(const struct netd_space_paths *p, struct kk_err *err)
+int netd_space_count_cells(struct netd_ctx *c, const struct netd_space_paths *p, struct kk_err *err)
 {
-    DIR *dir = opendir(p->cells_dir);
-    if (dir == NULL)
-        return errno == ENOENT ? 0 : kk_error(err, KK_ERR_INTERNAL, errno, "listing %s", p->cells_dir);
+    DIR *dir = NULL;
+    int rc = netd_open_dir(&c->state, p->cells_dir, &dir, err);
+    if (rc <= 0)
+        return rc;
     int n = 0;
     struct dirent *de;
     while ((de = readdir(dir)) != NULL) {

@@ -59,7 +59,8 @@ static void kuke_print_opts(FILE *out, const struct kuke_opt *opts)
     for (const struct kuke_opt *o = opts; o != NULL && o->name != NULL; o++) {
         char lhs[64];
         if (o->shorthand)
-            snprintf(lhs, sizeof(lhs), "-%c, --%s%s", o->shorthand, o->name, o->type == KUKE_OPT_STRING ? " string" : "");
+            snprintf(lhs, sizeof(lhs), "-%c, --%s%s", o->shorthand, o->name,
+                     o->type == KUKE_OPT_STRING ? " string" : "");
         else
             snprintf(lhs, sizeof(lhs), "    --%s%s", o->name, o->type == KUKE_OPT_STRING ? " string" : "");
         if (o->def != NULL && *o->def != '\0')
@@ -137,14 +138,16 @@ int kuke_main(const struct kuke_cmd *root, const struct kuke_opt *global_opts, i
                     fprintf(stderr, "Error: unknown flag: --%s\n", name);
                 else
                     fprintf(stderr, "Error: unknown shorthand flag: '%c' in %s\n", shorthand, a);
-                fprintf(stderr, "Run '%s %s--help' for usage.\n", root->name, cmd == root ? "" : "<command> ");
+                fprintf(stderr, "Run '%s %s--help' for usage.\n", root->name,
+                        cmd == root ? "" : "<command> ");
                 return 1;
             }
             if (o->type == KUKE_OPT_BOOL) {
                 if (value == NULL)
                     value = "true";
                 else if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0) {
-                    fprintf(stderr, "Error: invalid argument \"%s\" for \"--%s\" flag: expected true or false\n",
+                    fprintf(stderr,
+                            "Error: invalid argument \"%s\" for \"--%s\" flag: expected true or false\n",
                             value, o->name);
                     return 1;
                 }

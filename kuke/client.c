@@ -9,6 +9,7 @@
 
 #include "common/util.h"
 #include "ipc/jsonrpc.h"
+#include "kuke/inproc.h"
 
 int kuke_socket_path(const struct kuke_ctx *ctx, char *out, size_t size, struct kk_err *err)
 {
@@ -31,7 +32,18 @@ int kuke_socket_path(const struct kuke_ctx *ctx, char *out, size_t size, struct 
     return kk_snprintf(out, size, err, "socket path", "%s", KUKEON_DEFAULT_SOCKET);
 }
 
-int kuke_call(const struct kuke_ctx *ctx, const char *method, json_t *args, json_t **result, struct kk_err *err)
+/* A reply's Err, when set, as err (its Message verbatim). 0 when the reply carries no error. */
+static int kuke_reply_err(json_t *reply, struct kk_err *err)
+{
+    json_t *e = json_object_get(reply, "Err");
+    if (!json_is_object(e))
+        return 0;
+    json_t *m = json_object_get(e, "Message");
+    return kk_error(err, KK_ERR_UNKNOWN, 0, "%s", json_is_string(m) ? json_string_value(m) : "unknown error");
+}
+
+int kuke_call(const struct kuke_ctx *ctx, const char *method, json_t *args, json_t **result,
+              struct kk_err *err)
 {
     char sock[PATH_MAX];
     if (kuke_socket_path(ctx, sock, sizeof(sock), err) < 0)
@@ -45,14 +57,46 @@ int kuke_call(const struct kuke_ctx *ctx, const char *method, json_t *args, json
     json_t *res = NULL;
     if (kk_jsonrpc_call(fd, full, args, &res, 30000, err) < 0)
         return -1;
-    json_t *e = json_object_get(res, "Err");
-    if (json_is_object(e)) {
-        json_t *m = json_object_get(e, "Message");
-        kk_error(err, KK_ERR_UNKNOWN, 0, "%s", json_is_string(m) ? json_string_value(m) : "unknown error");
+    if (kuke_reply_err(res, err) < 0) {
         json_decref(res);
         return -1;
     }
     *result = res;
+    return 0;
+}
+
+/* Resource methods may cascade through many layers and helpers: more time than a Ping. */
+#define KUKE_API_TIMEOUT_MS (5 * 60 * 1000)
+
+int kuke_api_call(const struct kuke_ctx *ctx, const char *method, json_t *args, json_t **reply,
+                  struct kk_err *err)
+{
+    *reply = NULL;
+    json_t *res = NULL;
+    if (kuke_inproc_wanted(ctx)) {
+        if (kuke_inproc_call(ctx, method, args, &res, err) < 0)
+            return -1;
+    } else {
+        char sock[PATH_MAX];
+        if (kuke_socket_path(ctx, sock, sizeof(sock), err) < 0)
+            return -1;
+        _cleanup_close_ int fd = kk_jsonrpc_dial(sock, err);
+        if (fd < 0)
+            return -1;
+        char full[KK_JSONRPC_METHOD_MAX];
+        if (kk_snprintf(full, sizeof(full), err, "method name", "KukeonV1.%s", method) < 0 ||
+            kk_jsonrpc_call(fd, full, args, &res, KUKE_API_TIMEOUT_MS, err) < 0)
+            return -1;
+    }
+    if (!json_is_object(res)) {
+        json_decref(res);
+        return kk_error(err, KK_ERR_INTERNAL, 0, "%s: the reply is not an object", method);
+    }
+    if (kuke_reply_err(res, err) < 0) {
+        json_decref(res);
+        return -1;
+    }
+    *reply = res;
     return 0;
 }
 

@@ -9,10 +9,10 @@
 #include "common/err.h"
 #include "kuke/cli.h"
 
-#define KUKEON_DEFAULT_SOCKET    "/run/kukeon/kukeond.sock"
-#define KUKEON_DEFAULT_RUN_PATH  "/opt/kukeon"
-#define KUKEON_DEFAULT_LOG_DIR   "/var/log/kukeon"
-#define KUKEON_DEFAULT_CONTAINERD "/run/containerd/containerd.sock"
+#define KUKEON_DEFAULT_SOCKET        "/run/kukeon/kukeond.sock"
+#define KUKEON_DEFAULT_RUN_PATH      "/opt/kukeon"
+#define KUKEON_DEFAULT_LOG_DIR       "/var/log/kukeon"
+#define KUKEON_DEFAULT_CONTAINERD    "/run/containerd/containerd.sock"
 #define KUKEON_DEFAULT_SERVER_CONFIG "/etc/kukeon/kukeond.yaml"
 
 /* Resolve the daemon socket path into out (size bytes). */
@@ -20,7 +20,14 @@ int kuke_socket_path(const struct kuke_ctx *ctx, char *out, size_t size, struct 
 
 /* Dial the daemon and call KukeonV1.<method> with args (borrowed). *result is a new reference.
  * A reply whose "Err" member is set becomes an error with its Message, verbatim. */
-int kuke_call(const struct kuke_ctx *ctx, const char *method, json_t *args, json_t **result, struct kk_err *err);
+int kuke_call(const struct kuke_ctx *ctx, const char *method, json_t *args, json_t **result,
+              struct kk_err *err);
+
+/* Call a kukeonv1 resource method where this invocation runs it: in this process (kuke/inproc.h)
+ * or through kukeond. Either way *reply is the reply object as the daemon sends it (a new
+ * reference), and a reply whose "Err" is set becomes err with its Message, verbatim. */
+int kuke_api_call(const struct kuke_ctx *ctx, const char *method, json_t *args, json_t **reply,
+                  struct kk_err *err);
 
 /* The directory of the running kuke binary (to find kukeond beside it). */
 int kuke_self_dir(char *out, size_t size, struct kk_err *err);

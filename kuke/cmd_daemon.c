@@ -96,7 +96,8 @@ static int kuke_timeout_s(const struct kuke_ctx *ctx, int def, struct kk_err *er
 int kuke_daemon_start(struct kuke_ctx *ctx, bool quiet_if_running, struct kk_err *err)
 {
     if (geteuid() != 0)
-        return kk_error(err, KK_ERR_PERMISSION, 0, "starting kukeond needs root: run 'sudo kuke daemon start'");
+        return kk_error(err, KK_ERR_PERMISSION, 0,
+                        "starting kukeond needs root: run 'sudo kuke daemon start'");
     char sock[PATH_MAX], version[64];
     if (kuke_socket_path(ctx, sock, sizeof(sock), err) < 0)
         return -1;
@@ -113,15 +114,15 @@ int kuke_daemon_start(struct kuke_ctx *ctx, bool quiet_if_running, struct kk_err
         kk_snprintf(kukeond, sizeof(kukeond), err, "kukeond path", "%s/kukeond", dir) < 0)
         return -1;
     if (access(kukeond, X_OK) != 0)
-        return kk_error(err, KK_ERR_NOT_FOUND, errno, "kukeond not found beside kuke at %s (reinstall Kukeon)",
-                        kukeond);
+        return kk_error(err, KK_ERR_NOT_FOUND, errno,
+                        "kukeond not found beside kuke at %s (reinstall Kukeon)", kukeond);
     const char *log_dir = kuke_log_dir(ctx);
     if (mkdir(log_dir, 0750) < 0 && errno != EEXIST)
         return kk_error(err, KK_ERR_INTERNAL, errno, "creating log directory %s", log_dir);
     if (kk_snprintf(logfile, sizeof(logfile), err, "log file path", "%s/kukeond.log", log_dir) < 0)
         return -1;
 
-    const char *argv[24];
+    const char *argv[32];
     int n = 0;
     argv[n++] = "kukeond";
     const char *cfg = kuke_flag(ctx, "server-configuration");
@@ -134,7 +135,10 @@ int kuke_daemon_start(struct kuke_ctx *ctx, bool quiet_if_running, struct kk_err
     argv[n++] = sock;
     argv[n++] = "--log-dir";
     argv[n++] = log_dir;
-    static const char *const pass[] = {"run-path", "containerd-socket", "log-level", "cgroup-root"};
+    /* The daemon configuration given on kuke's command line, passed on as kukeond's own flags. */
+    static const char *const pass[] = {
+        "run-path",        "containerd-socket",           "log-level",     "cgroup-root", "cni-conf-dir",
+        "pod-subnet-cidr", "containerd-namespace-suffix", "netd-state-dir"};
     for (size_t i = 0; i < KK_ARRAY_SIZE(pass); i++) {
         const char *v = kuke_flag(ctx, pass[i]);
         if (v != NULL) {
@@ -175,8 +179,8 @@ int kuke_daemon_start(struct kuke_ctx *ctx, bool quiet_if_running, struct kk_err
         }
         kuke_sleep_ms(200);
     }
-    return kk_error(err, KK_ERR_UNAVAILABLE, 0, "kukeond did not answer on %s within %ds; see %s", sock, timeout,
-                    logfile);
+    return kk_error(err, KK_ERR_UNAVAILABLE, 0, "kukeond did not answer on %s within %ds; see %s", sock,
+                    timeout, logfile);
 }
 
 int kuke_cmd_daemon_start(struct kuke_ctx *ctx, struct kk_err *err)
@@ -187,7 +191,8 @@ int kuke_cmd_daemon_start(struct kuke_ctx *ctx, struct kk_err *err)
 static int kuke_daemon_stop_pid(struct kuke_ctx *ctx, bool quiet, struct kk_err *err)
 {
     if (geteuid() != 0)
-        return kk_error(err, KK_ERR_PERMISSION, 0, "stopping kukeond needs root: run 'sudo kuke daemon stop'");
+        return kk_error(err, KK_ERR_PERMISSION, 0,
+                        "stopping kukeond needs root: run 'sudo kuke daemon stop'");
     pid_t pid = kuke_running_pid(ctx, err);
     if (pid < 0)
         return -1;
@@ -238,8 +243,8 @@ int kuke_cmd_daemon_status(struct kuke_ctx *ctx, struct kk_err *err)
     struct kk_err perr = {0};
     if (kuke_call(ctx, "DaemonStatus", NULL, &res, &perr) < 0) {
         if (pid > 0)
-            return kk_error(err, KK_ERR_UNAVAILABLE, 0, "kukeond (pid %d) does not answer on %s: %s", (int)pid,
-                            sock, perr.msg);
+            return kk_error(err, KK_ERR_UNAVAILABLE, 0, "kukeond (pid %d) does not answer on %s: %s",
+                            (int)pid, sock, perr.msg);
         return kk_error(err, KK_ERR_UNAVAILABLE, 0, "kukeond is not running: %s", perr.msg);
     }
     const char *v = json_string_value(json_object_get(res, "Version"));
@@ -279,8 +284,8 @@ int kuke_cmd_daemon_logs(struct kuke_ctx *ctx, struct kk_err *err)
         return -1;
     _cleanup_close_ int fd = open(logfile, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return kk_error(err, KK_ERR_NOT_FOUND, errno, "kukeond has no log at %s (has the daemon been started?)",
-                        logfile);
+        return kk_error(err, KK_ERR_NOT_FOUND, errno,
+                        "kukeond has no log at %s (has the daemon been started?)", logfile);
     bool follow = kuke_flag_bool(ctx, "follow");
     signal(SIGINT, kuke_logs_on_signal);
     signal(SIGTERM, kuke_logs_on_signal);

@@ -1,4 +1,7 @@
-/* kuke init (first part): the system accounts, the runtime directories, and the daemon group. */
+/* kuke init (first part): the system accounts, the runtime directories, the run path's instance file,
+ * and the daemon group. The run path belongs to the kukeon user (DESIGN.md section 5): the API
+ * worker runs as kukeon and writes the documents there; kuke in-process writes them as the same
+ * user (kuke/inproc.h). */
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -9,10 +12,12 @@
 
 #include "kuke/client.h"
 #include "kuke/cmds.h"
+#include "kuke/inproc.h"
+#include "kukeond/store.h"
 #include "security/sandbox.h"
 
-/* Create dir with mode and owner root:<gid> if missing; report what happened. */
-static int kuke_init_dir(const char *path, mode_t mode, gid_t gid, struct kk_err *err)
+/* Create dir with mode and owner uid:gid if missing; report what happened. */
+static int kuke_init_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, struct kk_err *err)
 {
     bool existed = true;
     if (mkdir(path, mode) < 0) {
@@ -21,7 +26,7 @@ static int kuke_init_dir(const char *path, mode_t mode, gid_t gid, struct kk_err
     } else {
         existed = false;
     }
-    if (chown(path, 0, gid) < 0 || chmod(path, mode) < 0)
+    if (chown(path, uid, gid) < 0 || chmod(path, mode) < 0)
         return kk_error(err, KK_ERR_INTERNAL, errno, "setting owner and mode of %s", path);
     printf("  - directory \"%s\": %s\n", path, existed ? "already existed" : "created");
     return 0;
@@ -43,14 +48,24 @@ int kuke_cmd_init(struct kuke_ctx *ctx, struct kk_err *err)
         return kk_error(err, KK_ERR_INTERNAL, 0, "group kukeon missing right after creating it");
     gid_t gid = g->gr_gid;
 
+    struct passwd *api_user = getpwnam(kk_role_user(KK_ROLE_API));
+    if (api_user == NULL)
+        return kk_error(err, KK_ERR_INTERNAL, 0, "user %s missing right after creating it",
+                        kk_role_user(KK_ROLE_API));
+    uid_t kukeon_uid = api_user->pw_uid;
+
     char sock[PATH_MAX];
     if (kuke_socket_path(ctx, sock, sizeof(sock), err) < 0)
         return -1;
-    const char *run_path = kuke_flag_or(ctx, "run-path", "KUKEON_RUN_PATH", KUKEON_DEFAULT_RUN_PATH);
+    struct kk_config cfg;
+    if (kuke_server_config(ctx, &cfg, err) < 0)
+        return -1;
+    const char *run_path = cfg.run_path;
     printf("Initializing Kukeon runtime\n");
     printf("Run path: %s\n", run_path);
     printf("Actions:\n  Permissions:\n");
-    printf("    - group \"kukeon\": %s (gid %u)\n", group_existed ? "already existed" : "created", (unsigned)gid);
+    printf("    - group \"kukeon\": %s (gid %u)\n", group_existed ? "already existed" : "created",
+           (unsigned)gid);
     for (int r = 0; r < KK_ROLE_COUNT; r++) {
         const char *user = kk_role_user((enum kk_role)r);
         struct passwd *pw = getpwnam(user);
@@ -64,12 +79,30 @@ int kuke_cmd_init(struct kuke_ctx *ctx, struct kk_err *err)
     char *slash = strrchr(sockdir, '/');
     if (slash != NULL && slash != sockdir)
         *slash = '\0';
-    /* 2750: the group may enter to reach the socket; setgid keeps new files in the group. */
-    if (kuke_init_dir(sockdir, 02750, gid, err) < 0 || kuke_init_dir(run_path, 02750, gid, err) < 0)
+    /* 2750: the group may enter to reach the socket; setgid keeps new files in the group. The run
+     * path is the API worker's (user kukeon): it writes every document there. */
+    if ((strcmp(sockdir, run_path) != 0 && kuke_init_dir(sockdir, 02750, 0, gid, err) < 0) ||
+        kuke_init_dir(run_path, 02750, kukeon_uid, gid, err) < 0)
         return -1;
-    const char *log_dir = kuke_flag_or(ctx, "log-dir", "KUKEON_LOG_DIR", KUKEON_DEFAULT_LOG_DIR);
-    if (kuke_init_dir(log_dir, 0750, 0, err) < 0)
+    if (kuke_init_dir(cfg.log_dir, 0750, 0, 0, err) < 0)
         return -1;
+    /* The configuration the run path is made with; a daemon or kuke configured otherwise is refused
+     * on it (docs/state.md). Written as the run path's owner, like every file in it. */
+    struct kk_derive_config dcfg = {
+        .ns_suffix = cfg.ns_suffix, .cgroup_root = cfg.cgroup_root, .run_path = run_path};
+    struct kk_store store;
+    if (kk_store_init(&store, &dcfg, err) < 0)
+        return -1;
+    int had = kk_store_instance(&store, false, err);
+    if (had < 0)
+        return -1;
+    kuke_fs_become(kukeon_uid, gid);
+    int rc = kk_store_instance(&store, true, err);
+    kuke_fs_restore();
+    if (rc < 0)
+        return -1;
+    printf("  - instance file \"%s/.kukeon-instance.json\": %s\n", run_path,
+           had == 1 ? "already existed" : "created");
     fflush(stdout);
     if (kuke_flag_bool(ctx, "no-daemon")) {
         printf("kukeond not started (--no-daemon)\n");

@@ -11,6 +11,10 @@ int kuke_cmd_daemon_stop(struct kuke_ctx *ctx, struct kk_err *err);
 int kuke_cmd_daemon_restart(struct kuke_ctx *ctx, struct kk_err *err);
 int kuke_cmd_daemon_status(struct kuke_ctx *ctx, struct kk_err *err);
 int kuke_cmd_daemon_logs(struct kuke_ctx *ctx, struct kk_err *err);
+int kuke_cmd_get(struct kuke_ctx *ctx, struct kk_err *err);
+int kuke_cmd_create(struct kuke_ctx *ctx, struct kk_err *err);
+int kuke_cmd_delete(struct kuke_ctx *ctx, struct kk_err *err);
+int kuke_cmd_purge(struct kuke_ctx *ctx, struct kk_err *err);
 
 /* Shared by init and daemon start: start kukeond in the background and wait until it answers.
  * Prints what it did. */

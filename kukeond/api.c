@@ -1,7 +1,8 @@
 /* The kukeond API worker: user kukeon, no capabilities, inside its seccomp sandbox. It serves
  * kukeonv1 (JSON-RPC 1.0) on the listening socket it inherits, admits root and members of group
  * kukeon by SO_PEERCRED/SO_PEERGROUPS, logs who called what, and reaches the helpers only through
- * the socketpairs the supervisor gave it. */
+ * the socketpairs the supervisor gave it. The resource methods are the controller's
+ * (kukeond/controller.h), the same code kuke runs in-process; Ping and DaemonStatus are its own. */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -21,6 +22,7 @@
 #include "ipc/dispatch.h"
 #include "ipc/jsonrpc.h"
 #include "ipc/proto/helper.pb-c.h"
+#include "kukeond/controller.h"
 #include "kukeond/kukeond.h"
 #include "security/sandbox.h"
 
@@ -42,6 +44,7 @@ struct kd_client {
 
 struct kd_api {
     struct kk_config cfg;
+    struct kk_ctl ctl; /* the controller, with the three helper sockets */
     gid_t kukeon_gid;
     int listen_fd;
     int helper_fd[3];
@@ -66,7 +69,8 @@ static int kd_api_check_fds(struct kk_err *err)
         struct stat st;
         if (fstat(socks[i], &st) < 0 || !S_ISSOCK(st.st_mode))
             return kk_error(err, KK_ERR_INVALID, 0,
-                            "fd %d is not a socket: kukeond api is started by 'kukeond serve', not by hand", socks[i]);
+                            "fd %d is not a socket: kukeond api is started by 'kukeond serve', not by hand",
+                            socks[i]);
         fcntl(socks[i], F_SETFD, FD_CLOEXEC);
     }
     return 0;
@@ -103,11 +107,11 @@ static json_t *kd_method_daemon_status(struct kd_api *api, const struct kd_calle
         Kukeon__Ipc__StatusRequest req = KUKEON__IPC__STATUS_REQUEST__INIT;
         ProtobufCMessage *reply = NULL;
         struct kk_err e = {0};
-        if (kk_ipc_call(api->helper_fd[h], KK_IPC_STATUS, &req.base, -1, &kukeon__ipc__status_reply__descriptor,
-                        &reply, &e) < 0) {
-            json_array_append_new(procs, json_pack("{s:s, s:I, s:I, s:I, s:s}", "Name", kd_helper_names[h], "Pid",
-                                                   (json_int_t)0, "Uid", (json_int_t)-1, "Gid", (json_int_t)-1,
-                                                   "State", e.msg));
+        if (kk_ipc_call(api->helper_fd[h], KK_IPC_STATUS, &req.base, -1,
+                        &kukeon__ipc__status_reply__descriptor, &reply, &e) < 0) {
+            json_array_append_new(procs, json_pack("{s:s, s:I, s:I, s:I, s:s}", "Name", kd_helper_names[h],
+                                                   "Pid", (json_int_t)0, "Uid", (json_int_t)-1, "Gid",
+                                                   (json_int_t)-1, "State", e.msg));
             continue;
         }
         Kukeon__Ipc__StatusReply *s = (Kukeon__Ipc__StatusReply *)reply;
@@ -239,10 +243,11 @@ static void kd_serve_request(struct kd_api *api, struct kd_client *c, const char
         kk_warn("denied %s to uid=%u gid=%u pid=%d: not root and not in group kukeon", method_esc,
                 (unsigned)c->uid, (unsigned)c->gid, (int)c->pid);
         char msg[256];
-        snprintf(msg, sizeof(msg),
-                 "permission denied: uid %u is neither root nor a member of group kukeon — add yourself to the "
-                 "group (sudo usermod -aG kukeon $USER) and log in again",
-                 (unsigned)c->uid);
+        snprintf(
+            msg, sizeof(msg),
+            "permission denied: uid %u is neither root nor a member of group kukeon — add yourself to the "
+            "group (sudo usermod -aG kukeon $USER) and log in again",
+            (unsigned)c->uid);
         kd_client_queue(c, kk_jsonrpc_encode_response(req.id, NULL, msg));
         c->close_after_write = true;
         kk_jsonrpc_request_free(&req);
@@ -258,6 +263,12 @@ static void kd_serve_request(struct kd_api *api, struct kd_client *c, const char
             reply = kd_methods[i].fn(api, &caller, req.params);
             break;
         }
+    }
+    static const char prefix[] = "KukeonV1.";
+    if (!found && strncmp(req.method, prefix, sizeof(prefix) - 1) == 0 &&
+        kk_ctl_has_method(req.method + sizeof(prefix) - 1)) {
+        found = true;
+        reply = kk_ctl_call(&api->ctl, req.method + sizeof(prefix) - 1, req.params);
     }
     if (!found) {
         char msg[KK_JSONRPC_METHOD_MAX * 4 + 64];
@@ -325,11 +336,12 @@ static void kd_client_read(struct kd_api *api, struct kd_client *c)
         /* The peer is done sending: what it sent in full was served above; a request cut short gets
          * its answer before we hang up. */
         size_t ws = 0;
-        while (ws < c->in_len && (c->in[ws] == ' ' || c->in[ws] == '\n' || c->in[ws] == '\r' || c->in[ws] == '\t'))
+        while (ws < c->in_len &&
+               (c->in[ws] == ' ' || c->in[ws] == '\n' || c->in[ws] == '\r' || c->in[ws] == '\t'))
             ws++;
         if (!c->close_after_write && ws < c->in_len)
-            kd_client_queue(c, kk_jsonrpc_encode_response(NULL, NULL,
-                                                          "request ended before the JSON object was complete"));
+            kd_client_queue(c, kk_jsonrpc_encode_response(
+                                   NULL, NULL, "request ended before the JSON object was complete"));
         c->close_after_write = true;
     }
 }
@@ -351,8 +363,9 @@ static int kd_api_loop(struct kd_api *api)
             struct kd_client *c = &api->clients[i];
             if (c->fd < 0)
                 continue;
-            pfd[n] = (struct pollfd){.fd = c->fd, .events = (short)((c->close_after_write ? 0 : POLLIN) |
-                                                                   (c->out != NULL ? POLLOUT : 0))};
+            pfd[n] = (struct pollfd){
+                .fd = c->fd,
+                .events = (short)((c->close_after_write ? 0 : POLLIN) | (c->out != NULL ? POLLOUT : 0))};
             idx[n++] = i;
         }
         if (poll(pfd, (nfds_t)n, -1) < 0) {
@@ -369,7 +382,8 @@ static int kd_api_loop(struct kd_api *api)
                 continue;
             }
             if (idx[k] <= -2) {
-                kk_errorf("%s closed its socket; the API worker exits so the group restarts", kd_helper_names[-2 - idx[k]]);
+                kk_errorf("%s closed its socket; the API worker exits so the group restarts",
+                          kd_helper_names[-2 - idx[k]]);
                 return 1;
             }
             struct kd_client *c = &api->clients[idx[k]];
@@ -396,6 +410,12 @@ int kukeond_api_main(void)
         return 1;
     }
     kk_log_set_level(api.cfg.log_level);
+    if (kk_ctl_init(&api.ctl, &api.cfg, &err) < 0) {
+        kk_errorf("%s", err.msg);
+        return 1;
+    }
+    for (int h = 0; h < 3; h++)
+        api.ctl.sock[h] = api.helper_fd[h];
 
     /* Acquire everything before the sandbox: the account lookups read /etc/passwd and /etc/group. */
     uid_t uid;
@@ -416,7 +436,8 @@ int kukeond_api_main(void)
             return 1;
         }
         if (strcmp(name, kd_helper_names[h]) != 0 && strcmp(name, kk_role_name(kd_helper_roles[h])) != 0) {
-            kk_errorf("fd %d answered HELLO as \"%s\", expected %s", api.helper_fd[h], name, kd_helper_names[h]);
+            kk_errorf("fd %d answered HELLO as \"%s\", expected %s", api.helper_fd[h], name,
+                      kd_helper_names[h]);
             return 1;
         }
     }
@@ -430,6 +451,10 @@ int kukeond_api_main(void)
         return 1;
     }
     kk_info("serving kukeonv1 as uid=%u gid=%u", (unsigned)getuid(), (unsigned)getgid());
+    /* The run path is checked again by every request (kuke init may come later); saying it now puts
+     * a misconfiguration at the top of the log instead of in the first client's error. */
+    if (kk_store_instance(&api.ctl.store, true, &err) < 0)
+        kk_warn("the state store is not usable yet: %s", err.msg);
     int rc = kd_api_loop(&api);
     for (int i = 0; i < KD_MAX_CLIENTS; i++)
         if (api.clients[i].fd >= 0)

@@ -27,6 +27,7 @@ static void kd_usage(FILE *out)
                  "      --pod-subnet-cidr string             (default \"10.88.0.0/16\")\n"
                  "      --default-memory-limit-bytes int     0 = off\n"
                  "      --cni-conf-dir string                (default \"/etc/cni/net.d\")\n"
+                 "      --netd-state-dir string              kuke-netd's own records (default \"/var/lib/kukeon/netd\")\n"
                  "  -h, --help                               help for kukeond\n");
 }
 

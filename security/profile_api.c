@@ -3,17 +3,41 @@
  * may do is what a poll-driven JSON-RPC server with its state in files needs, nothing more. */
 #include "security/profile.h"
 
-/* Its documents under the run path (/opt/kukeon, owned by kukeon), written atomically: a temporary
- * file, fsync, rename, fsync of the directory; one writer per document with flock; directories
- * listed to enumerate resources. glibc on x86_64 calls the path forms (mkdir, rename, unlink,
- * rmdir) directly, so both those and the *at forms are here. DAC as kukeon is the confinement:
- * outside the run path and /run/kukeon it can write nothing a system account could not. No chmod,
- * chown, link or mknod: modes come from the creating open and the umask. */
+/* Its documents under the run path (/opt/kukeon, owned by kukeon), written by the state store
+ * (kukeond/store.c, docs/state.md) atomically: a temporary file, fsync, rename, fsync of the
+ * directory; one writer per document with flock on a sidecar; directories listed (getdents64) to
+ * enumerate resources, read through fdopendir and rewinddir (fcntl F_GETFL/F_SETFD and lseek, in the
+ * descriptor group). glibc on x86_64 calls the path forms (mkdir, rename, unlink, rmdir) directly,
+ * so both those and the *at forms are here. DAC as kukeon is the confinement: outside the run path
+ * and /run/kukeon it can write nothing a system account could not. No chown, link or mknod.
+ *   dup       the store's sweep of temporary files a crashed writer left reads the directory
+ *             through a duplicate of the descriptor it keeps (fdopendir takes ownership).
+ *   fchmod    the modes of the reference (kukeon-reference.md 5.1) set after creation, so the
+ *             umask does not decide them: documents and their locks 0644, the instance file 0640.
+ *             Only those two modes: no setuid, setgid or world-writable file can be made.
+ *   fchmodat  the same for the directories the store creates: 02750 (setgid, so children keep
+ *             the kukeon group), the only mode allowed. */
 static const struct kk_sys_rule api_file_state_rules[] = {
-    KK_SYS(openat),    KK_SYS(newfstatat), KK_SYS(statx),     KK_SYS(getdents64),
-    KK_SYS(mkdir),     KK_SYS(mkdirat),    KK_SYS(rename),    KK_SYS(renameat),
-    KK_SYS(renameat2), KK_SYS(unlink),     KK_SYS(unlinkat),  KK_SYS(rmdir),
-    KK_SYS(fsync),     KK_SYS(fdatasync),  KK_SYS(ftruncate), KK_SYS(flock),
+    KK_SYS(openat),
+    KK_SYS(newfstatat),
+    KK_SYS(statx),
+    KK_SYS(getdents64),
+    KK_SYS(mkdir),
+    KK_SYS(mkdirat),
+    KK_SYS(rename),
+    KK_SYS(renameat),
+    KK_SYS(renameat2),
+    KK_SYS(unlink),
+    KK_SYS(unlinkat),
+    KK_SYS(rmdir),
+    KK_SYS(fsync),
+    KK_SYS(fdatasync),
+    KK_SYS(ftruncate),
+    KK_SYS(flock),
+    KK_SYS(dup),
+    KK_SYS_IF(fchmod, KK_ARG_EQ(1, 0644)),
+    KK_SYS_IF(fchmod, KK_ARG_EQ(1, 0640)),
+    KK_SYS_IF(fchmodat, KK_ARG_EQ(2, 02750)),
 };
 static const struct kk_sys_group api_file_state =
     KK_GROUP("state documents under the run path", api_file_state_rules);
@@ -46,12 +70,13 @@ static const struct kk_sys_group *const api_groups[] = {
 };
 
 /* Beyond kk_forbidden_everywhere: it starts no program and no thread (a single-threaded event
- * loop), so no clone, fork or exec; no namespaces; no mounts; no file modes, owners, links or
- * device nodes; and the path-confined openat2 is not its business. */
+ * loop), so no clone, fork or exec; no namespaces; no mounts; no file owners, links or device
+ * nodes, and no mode change by path (chmod follows symlinks; the store's fchmod and fchmodat above
+ * take only its own modes); and the path-confined openat2 is not its business. */
 static const char *const api_forbidden[] = {
-    "execve", "execveat", "clone",  "clone3",  "fork",      "vfork", "unshare", "setns",
-    "mount",  "umount2",  "chmod",  "fchmod",  "fchmodat",  "chown", "fchown",  "fchownat",
-    "lchown", "link",     "linkat", "symlink", "symlinkat", "mknod", "mknodat",
+    "execve", "execveat", "clone",   "clone3",    "fork",  "vfork",   "unshare",  "setns",
+    "mount",  "umount2",  "chmod",   "fchmodat2", "chown", "fchown",  "fchownat", "lchown",
+    "link",   "linkat",   "symlink", "symlinkat", "mknod", "mknodat",
 };
 
 static const struct kk_rlimit_value api_rlimits[] = {

@@ -117,11 +117,15 @@ static const struct kk_sys_rule netd_processes_rules[] = {
 static const struct kk_sys_group netd_processes =
     KK_GROUP("running CNI plugins and iptables", netd_processes_rules);
 
-/* Files: the conflists it writes (/etc/cni/net.d and a copy in the run path, atomically), the
- * subnet records, cell records and host-local's leases and locks under the run path (docs/netd.md),
- * the allocation lock (flock), iptables' /run/xtables.lock, the sysctls the bridge plugin sets
- * under /proc/sys/net, the namespace pins under /run/netns, and what ld.so and the Go runtime
- * read. The path forms are glibc's on x86_64. No chmod, chown, link or mknod. */
+/* Files: the conflists it writes to the CNI conf dir (/etc/cni/net.d, atomically), the subnet
+ * records, cell records, host-local's leases and locks and the allocation lock (flock) in its own
+ * state directory (netdStateDir, /var/lib/kukeon/netd: made 0700 and opened as an O_PATH
+ * descriptor in acquire, before this filter; netd then works relative to that descriptor with the
+ * *at forms — openat, newfstatat, mkdirat, renameat, unlinkat — and never in the run path, which is
+ * the API worker's; docs/netd.md), iptables' /run/xtables.lock, the sysctls the bridge plugin sets
+ * under /proc/sys/net, the namespace pins under /run/netns, and what ld.so and the Go runtime read.
+ * The path forms (mkdir, rename, unlink, rmdir, access) stay for what netd execs: glibc on x86_64
+ * calls them directly, and iptables is a glibc program. No chmod, chown, link or mknod. */
 static const struct kk_sys_rule netd_files_rules[] = {
     KK_SYS(openat),     KK_SYS(newfstatat), KK_SYS(statx),     KK_SYS(getdents64), KK_SYS(readlink),
     KK_SYS(readlinkat), KK_SYS(access),     KK_SYS(faccessat), KK_SYS(faccessat2), KK_SYS(mkdir),

@@ -22,7 +22,7 @@ SOCK="$T/run/kukeond.sock"
 CGROOT="/${KUKEON_TEST_PREFIX}-dg" # under the cgroup mounts; the harness's cleanup removes it
 LOG="$T/log"
 FLAGS=(--host "unix://$SOCK" --log-dir "$LOG" --run-path "$T/opt" --containerd-socket "$KUKEON_TEST_CONTAINERD_SOCKET"
-    --cgroup-root "$CGROOT")
+    --cgroup-root "$CGROOT" --netd-state-dir "$T/netd")
 VFLAGS=(--host "unix://$SOCK")
 users_made=()
 cleanup() {
@@ -122,9 +122,9 @@ fd_shape() { # pid [skip-cgroup-roots] -> "fd:kind ..." with kind one of null, p
 # want: helper, expected shape. kuke-ctrd also holds its broker socket (6, see ipc/broker.h) and the
 # containerd connection it opened as root before its identity drop (4; kuke-ctrd/ctrd_conn.c).
 # kuke-netd also holds what it acquires before its sandbox (docs/netd.md): the netns dir (4, O_PATH),
-# its own network namespace (6) and its NETLINK_ROUTE socket (7).
+# its own network namespace (6), its NETLINK_ROUTE socket (7) and its state directory (8, O_PATH).
 for spec in "kuke-cgd|0:null 1:pipe 2:pipe 3:socket 5:pipe " \
-    "kuke-netd|0:null 1:pipe 2:pipe 3:socket 4:file 5:pipe 6:file 7:socket " \
+    "kuke-netd|0:null 1:pipe 2:pipe 3:socket 4:file 5:pipe 6:file 7:socket 8:file " \
     "kuke-ctrd|0:null 1:pipe 2:pipe 3:socket 4:socket 5:pipe 6:socket "; do
     m=${spec%%|*}; want=${spec#*|}
     if [ "$m" = kuke-cgd ]; then

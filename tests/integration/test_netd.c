@@ -3,8 +3,9 @@
  * attach across a kill of netd, deletes that leave nothing behind, and forged requests (the host's
  * namespace, a pin that leads outside /run/netns, a link netd did not make, names that smuggle a
  * path or a plugin) refused with DENIED, changing nothing, audited. Needs root, the CNI plugins and
- * iptables. Everything lives under KUKEON_TEST_TMP (run path, conf dir) or carries names derived
- * from KUKEON_TEST_PREFIX, and is removed at the end; the last test proves the host is as before. */
+ * iptables. Everything lives under KUKEON_TEST_TMP (netd's state dir, conf dir, and a run path as
+ * the API worker owns it, which netd must leave untouched) or carries names derived from
+ * KUKEON_TEST_PREFIX, and is removed at the end; the last test proves the host is as before. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -41,6 +42,7 @@ static struct {
     char tmp[1024];
     char run[1100];
     char conf[1100];
+    char state[1100]; /* netdStateDir */
     char netd[1024];
     char prefix[32];
     char realm[64];
@@ -171,6 +173,7 @@ static int netd_start(void)
     snprintf(log, sizeof(log), "%s/log", g.tmp);
     if (kk_config_set(&cfg, "runPath", g.run, "test", &err) < 0 ||
         kk_config_set(&cfg, "cniConfDir", g.conf, "test", &err) < 0 ||
+        kk_config_set(&cfg, "netdStateDir", g.state, "test", &err) < 0 ||
         kk_config_set(&cfg, "logDir", log, "test", &err) < 0 ||
         kk_config_set(&cfg, "podSubnetCIDR", "10.244.0.0/16", "test", &err) < 0) {
         fprintf(stderr, "# config: %s\n", err.msg);
@@ -229,18 +232,26 @@ static char *host_snapshot(void)
         "  echo ==; iptables -w 5 -S; echo ==; iptables -w 5 -t nat -S; } 2>&1");
 }
 
+/* A space's directory in netd's state dir. */
+static const char *space_state(const char *space, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s/%s/%s", g.state, g.realm, space);
+    return buf;
+}
+
 static int ipam_entries(const char *space, const char *cell)
 {
     struct kk_derived ds, dc;
     derive_space(space, &ds);
+    char dir[1300];
+    space_state(space, dir, sizeof(dir));
     char *out;
     if (cell != NULL) {
         derive_cell(space, cell, &dc);
-        out = sh_out("grep -l -s -F '%s' %s/_network/ipam/%s/[0-9]* 2>/dev/null | wc -l", dc.ctrd_root_id,
-                     ds.metadata_dir, ds.network_name);
-    } else {
-        out = sh_out("ls -1 %s/_network/ipam/%s 2>/dev/null | grep -c '^[0-9]'", ds.metadata_dir,
+        out = sh_out("grep -l -s -F '%s' %s/ipam/%s/[0-9]* 2>/dev/null | wc -l", dc.ctrd_root_id, dir,
                      ds.network_name);
+    } else {
+        out = sh_out("ls -1 %s/ipam/%s 2>/dev/null | grep -c '^[0-9]'", dir, ds.network_name);
     }
     int n = (int)strtol(out, NULL, 10);
     free(out);
@@ -322,6 +333,7 @@ static int group_setup(void **state)
     snprintf(g.tmp, sizeof(g.tmp), "%s/netd", tmp);
     snprintf(g.run, sizeof(g.run), "%s/opt", g.tmp);
     snprintf(g.conf, sizeof(g.conf), "%s/cni/net.d", g.tmp);
+    snprintf(g.state, sizeof(g.state), "%s/lib/netd", g.tmp);
     snprintf(g.realm, sizeof(g.realm), "%s-r", prefix);
     snprintf(g.space_a, sizeof(g.space_a), "%s-a", prefix);
     snprintf(g.space_b, sizeof(g.space_b), "%s-b", prefix);
@@ -329,7 +341,9 @@ static int group_setup(void **state)
     snprintf(g.space_e, sizeof(g.space_e), "%s-e", prefix);
     snprintf(g.space_f, sizeof(g.space_f), "%s-f", prefix);
     g.stack = "st";
-    if (sh("mkdir -p %s/log", g.tmp) != 0) {
+    /* The run path as kuke init leaves it: another user's (kukeon's, here nobody's), 2750. netd
+     * runs as root without CAP_DAC_OVERRIDE and must neither need nor touch it. */
+    if (sh("mkdir -p %s/log %s && chown 65534:65534 %s && chmod 2750 %s", g.tmp, g.run, g.run, g.run) != 0) {
         g.skip = "cannot create the test directory";
         return 0;
     }
@@ -396,12 +410,20 @@ static void test_status_and_forward(void **state)
     if (kk_ipc_status(g.hp.sock, &st, &err) < 0)
         fail_msg("STATUS: %s", err.msg);
     assert_int_equal(st->uid, 0);
-    bool plugin_dir = false;
-    for (size_t i = 0; i < st->n_details; i++)
+    bool plugin_dir = false, state_dir = false;
+    for (size_t i = 0; i < st->n_details; i++) {
         if (strcmp(st->details[i]->key, "cni_plugin_dir") == 0 && st->details[i]->value[0] == '/')
             plugin_dir = true;
+        if (strcmp(st->details[i]->key, "state_dir") == 0 && strcmp(st->details[i]->value, g.state) == 0)
+            state_dir = true;
+    }
     protobuf_c_message_free_unpacked(&st->base, NULL);
     assert_true(plugin_dir);
+    assert_true(state_dir);
+    /* netd made its state dir at start: root's, 0700, and nothing else can write the way there. */
+    char *mode = sh_out("stat -c '%%a %%U' %s", g.state);
+    assert_string_equal(mode, "700 root\n");
+    free(mode);
     if (kk_netd_forward_ensure(g.hp.sock, &err) < 0)
         fail_msg("forward.ensure: %s", err.msg);
     assert_int_equal(sh("iptables -w 5 -C FORWARD -j KUKEON-FORWARD"), 0);
@@ -433,14 +455,17 @@ static void test_space_network(void **state)
     assert_string_equal(n.bridge, ds.bridge_name);
     assert_string_equal(n.network, ds.network_name);
     assert_true(n.created);
-    char want[PATH_MAX];
+    char want[PATH_MAX], dir[1300];
     snprintf(want, sizeof(want), "%s/%s.conflist", g.conf, ds.network_name);
+    space_state(g.space_a, dir, sizeof(dir));
     assert_string_equal(n.conflist_path, want);
-    assert_int_equal(
-        sh("test -s %s && test -s %s/network.conflist && cmp -s %s/network.json /dev/null; test $? -eq 1",
-           want, ds.metadata_dir, ds.metadata_dir),
-        0);
-    assert_int_equal(sh("grep -q '\"subnetCIDR\": \"10.244.0.0/24\"' %s/network.json", ds.metadata_dir), 0);
+    /* The conflist in the CNI conf dir, the subnet record in netd's state dir; nothing in the run
+     * path (the controller copies the conflist there, as the run path's owner). */
+    assert_int_equal(sh("test -s %s && test \"$(stat -c %%a %s)\" = 644", want, want), 0);
+    assert_int_equal(sh("grep -q '\"subnetCIDR\": \"10.244.0.0/24\"' %s/network.json", dir), 0);
+    assert_int_equal(sh("test \"$(stat -c %%a %s/network.json)\" = 600", dir), 0);
+    assert_int_equal(sh("grep -q '\"dataDir\": \"%s/ipam\"' %s", dir, want), 0);
+    assert_int_equal(sh("test -z \"$(ls -A %s)\"", g.run), 0);
     assert_int_equal(sh("grep -q '\"type\": \"portmap\"' %s && grep -q '\"ipMasq\": true' %s", want, want),
                      0);
     assert_true(link_exists(ds.bridge_name));
@@ -459,13 +484,19 @@ static void test_space_network(void **state)
         fail_msg("ensure after rm: %s", err.msg);
     assert_true(again.regenerated);
     assert_int_equal(sh("test -s %s", want), 0);
-    sh("echo '{\"cniVersion\":\"1.0.0\",\"name\":\"x\",\"plugins\":[]}' > %s/network.conflist",
-       ds.metadata_dir);
+    sh("echo '{\"cniVersion\":\"1.0.0\",\"name\":\"x\",\"plugins\":[]}' > %s", want);
     if (kk_netd_network_ensure(g.hp.sock, g.realm, g.space_a, &again, &err) < 0)
         fail_msg("ensure after corruption: %s", err.msg);
     assert_true(again.regenerated);
-    assert_int_equal(sh("grep -q %s %s/network.conflist", ds.bridge_name, ds.metadata_dir), 0);
+    assert_int_equal(sh("grep -q %s %s", ds.bridge_name, want), 0);
     assert_string_equal(again.subnet, "10.244.0.0/24");
+    /* Without its record, the space keeps its subnet (from its conflist), and gets the record back. */
+    sh("rm -f %s/network.json", dir);
+    if (kk_netd_network_ensure(g.hp.sock, g.realm, g.space_a, &again, &err) < 0)
+        fail_msg("ensure after losing the record: %s", err.msg);
+    assert_string_equal(again.subnet, "10.244.0.0/24");
+    assert_false(again.created);
+    assert_int_equal(sh("grep -q '\"subnetCIDR\": \"10.244.0.0/24\"' %s/network.json", dir), 0);
 }
 
 static void test_two_cells_ping(void **state)
@@ -640,7 +671,8 @@ static void test_forged_foreign_bridge(void **state)
     bool existed;
     int rc2 = kk_netd_network_delete(g.hp.sock, g.realm, g.space_d, &existed, &err2);
     bool still = link_exists(ds.bridge_name);
-    bool wrote = sh("test -e %s/network.json", ds.metadata_dir) == 0;
+    char dir[1300];
+    bool wrote = sh("test -e %s/network.json", space_state(g.space_d, dir, sizeof(dir))) == 0;
     sh("ip link del %s", ds.bridge_name);
     expect_denied(rc, &err, "not-owned", "network.ensure", mark);
     expect_denied(rc2, &err2, "not-owned", "network.delete", mark);
@@ -819,10 +851,9 @@ static void test_delete_space(void **state)
         fail_msg("delete space: %s", err.msg);
     assert_true(existed);
     assert_false(link_exists(ds.bridge_name));
+    char dir[1300];
     assert_int_equal(sh("test -e %s/%s.conflist", g.conf, ds.network_name), 1);
-    assert_int_equal(sh("test -e %s/network.conflist", ds.metadata_dir), 1);
-    assert_int_equal(sh("test -e %s/network.json", ds.metadata_dir), 1);
-    assert_int_equal(sh("test -e %s/_network", ds.metadata_dir), 1);
+    assert_int_equal(sh("test -e %s", space_state(g.space_a, dir, sizeof(dir))), 1);
     /* Again: nothing to do, and fine. */
     if (kk_netd_network_delete(g.hp.sock, g.realm, g.space_a, &existed, &err) < 0)
         fail_msg("delete space again: %s", err.msg);
@@ -878,7 +909,8 @@ static void test_gc(void **state)
     derive_space(g.space_f, &ds);
     /* Its record lost (a crash of the controller's delete half-way): the bridge is netd's and used
      * by nothing, so gc removes it; space b's bridge, in use, stays. */
-    sh("rm -f %s/network.json", ds.metadata_dir);
+    char dir[1300];
+    sh("rm -f %s/network.json", space_state(g.space_f, dir, sizeof(dir)));
     size_t removed = 0;
     if (kk_netd_gc(g.hp.sock, &removed, &err) < 0)
         fail_msg("gc: %s", err.msg);
@@ -928,8 +960,12 @@ static void test_host_as_before(void **state)
         fail_msg("the host's links, namespaces, CNI dirs or iptables differ from before the test");
     }
     free(after);
-    /* And everything under the test run path that netd made for the spaces is gone. */
+    /* And everything netd made for the spaces is gone: its state dir holds only the allocation
+     * lock, and the run path (the API worker's) was never written. */
     assert_int_equal(sh("find %s -name 'network.json' -o -name '*.conflist' | grep -q .", g.tmp), 1);
+    char *left = sh_out("ls -A %s; echo ==; ls -A %s", g.state, g.run);
+    assert_string_equal(left, ".network.lock\n==\n");
+    free(left);
 }
 
 int main(void)

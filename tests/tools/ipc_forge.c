@@ -152,6 +152,16 @@ static int forge_spawn(const char *helper, const char *kind)
             return 1;
         }
     }
+    /* kuke-netd makes its state directory at start: the test run's own, not /var/lib/kukeon. */
+    const char *tmp = getenv("KUKEON_TEST_TMP");
+    if (tmp != NULL && *tmp != '\0') {
+        char state[256];
+        snprintf(state, sizeof(state), "%s/forge/netd", tmp);
+        if (kk_config_set(&cfg, "netdStateDir", state, "KUKEON_TEST_TMP", &err) < 0) {
+            fprintf(stderr, "ipc_forge: %s\n", err.msg);
+            return 1;
+        }
+    }
     struct kk_helper_proc hp;
     int cfd = kk_config_memfd(&cfg, &err);
     if (cfd < 0 || kk_helper_launch(helper, cfd, -1, false, &hp, &err) < 0) {

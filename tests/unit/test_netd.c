@@ -1,7 +1,8 @@
 /* Unit tests for kuke-netd's pure parts and its files (no root, no network): pod subnet checks, the
  * lowest-free /24, the conflist netd writes and how it is repaired, the subnet record and its
- * release, the realm/space collision of "<realm>-<space>", CNI result parsing, and host-local's
- * store as netd purges it. Files go to a temporary run path. */
+ * release, the state directory (made 0700, proven, held by descriptor, never the run path), the
+ * subnet scan that counts only real directories, the realm/space collision of "<realm>-<space>",
+ * CNI result parsing, and host-local's store as netd purges it. Files go to a temporary directory. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,19 +38,41 @@ static int teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
-static void ctx_for(struct netd_ctx *c, const char *pod)
+static struct kk_config cfg_for(const char *pod, const char *state)
 {
     struct kk_config cfg;
     struct kk_err err = {0};
     kk_config_defaults(&cfg);
-    char run[300], conf[300];
+    char run[300], conf[300], st[300];
     snprintf(run, sizeof(run), "%s/opt", tmpdir);
     snprintf(conf, sizeof(conf), "%s/net.d", tmpdir);
+    snprintf(st, sizeof(st), "%s/%s", tmpdir, state);
     assert_int_equal(kk_config_set(&cfg, "runPath", run, "test", &err), 0);
     assert_int_equal(kk_config_set(&cfg, "cniConfDir", conf, "test", &err), 0);
+    assert_int_equal(kk_config_set(&cfg, "netdStateDir", st, "test", &err), 0);
     assert_int_equal(kk_config_set(&cfg, "podSubnetCIDR", pod, "test", &err), 0);
-    if (netd_ctx_init(c, &cfg, &err) < 0)
+    return cfg;
+}
+
+/* A context as acquire leaves it for the file work: configuration checked, state directory open. */
+static void ctx_for_state(struct netd_ctx *c, const char *pod, const char *state)
+{
+    struct kk_config cfg = cfg_for(pod, state);
+    struct kk_err err = {0};
+    if (netd_ctx_init(c, &cfg, &err) < 0 || netd_state_open(c, &err) < 0)
         fail_msg("ctx: %s", err.msg);
+}
+
+static void ctx_for(struct netd_ctx *c, const char *pod)
+{
+    ctx_for_state(c, pod, "lib/netd");
+}
+
+/* The absolute path of a file in c's state directory. */
+static const char *state_path(const struct netd_ctx *c, const char *rel, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s/%s", c->cfg.netd_state_dir, rel);
+    return buf;
 }
 
 static void derive_space(struct netd_ctx *c, const char *realm, const char *space, struct kk_derived *d)
@@ -134,6 +158,7 @@ static void test_conflist_shape(void **state)
     assert_int_equal(back.addr, sub.addr);
     assert_string_equal(bridge, d.bridge_name);
     json_decref(j);
+    netd_state_close(&c);
 }
 
 static void test_space_files(void **state)
@@ -152,6 +177,22 @@ static void test_space_files(void **state)
     assert_true(ia.created && ia.regenerated);
     assert_int_equal(ia.subnet.addr, 0x0af40000u);
     assert_int_equal(ib.subnet.addr, 0x0af40100u);
+    struct netd_space_paths p;
+    assert_int_equal(netd_space_paths(&c, &a, &p, &err), 0);
+    /* netd's records are in its state directory, keyed by the names; the run path stays untouched
+     * (it is the API worker's), and the conflist's dataDir is the space's own IPAM dir. */
+    char rec[2048], want[2048];
+    assert_string_equal(p.network_json, "r1/a/network.json");
+    snprintf(want, sizeof(want), "%s/r1/a/ipam", c.cfg.netd_state_dir);
+    assert_string_equal(p.ipam_dir, want);
+    struct stat st;
+    assert_int_equal(stat(state_path(&c, p.network_json, rec, sizeof(rec)), &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(stat(state_path(&c, p.dir, rec, sizeof(rec)), &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    assert_int_equal(access(c.cfg.run_path, F_OK), -1);
+    assert_int_equal(stat(p.conflist, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0644);
     /* Full. */
     assert_int_equal(netd_space_ensure_files(&c, &e, &ie, &err), -1);
     assert_non_null(strstr(err.msg, "no free /24"));
@@ -159,8 +200,6 @@ static void test_space_files(void **state)
     assert_int_equal(netd_space_ensure_files(&c, &a, &ia, &err), 0);
     assert_false(ia.created);
     assert_false(ia.regenerated);
-    struct netd_space_paths p;
-    assert_int_equal(netd_space_paths(&c, &a, &p, &err), 0);
     FILE *f = fopen(p.conflist, "w");
     fputs(
         "{\"cniVersion\":\"1.0.0\",\"name\":\"r1-a\",\"plugins\":[{\"type\":\"bridge\",\"bridge\":\"k-0\"}]}",
@@ -170,25 +209,159 @@ static void test_space_files(void **state)
     assert_true(ia.regenerated);
     assert_int_equal(ia.subnet.addr, 0x0af40000u);
     /* A corrupt record is reported by name, never replaced. */
-    f = fopen(p.network_json, "w");
+    f = fopen(state_path(&c, p.network_json, rec, sizeof(rec)), "w");
     fputs("{\"version\":\"v1\"", f);
     fclose(f);
     assert_int_equal(netd_space_ensure_files(&c, &a, &ia, &err), -1);
-    assert_non_null(strstr(err.msg, p.network_json));
+    assert_non_null(strstr(err.msg, rec));
     assert_non_null(strstr(err.msg, "corrupt"));
-    /* Removing a releases its /24 to e; then the record is rebuilt from the conflist copy. */
-    unlink(p.network_json);
+    /* Without its record, the space keeps the subnet of its conflist (netd's, in the CNI conf
+     * dir), not a new one. */
+    unlink(rec);
     assert_int_equal(netd_space_ensure_files(&c, &a, &ia, &err), 0);
     assert_false(ia.created);
     assert_int_equal(ia.subnet.addr, 0x0af40000u);
+    /* Removing a releases its /24 to e, and leaves nothing of a behind. */
     assert_int_equal(netd_space_remove_files(&c, &a, &err), 1);
-    assert_int_equal(access(p.network_json, F_OK), -1);
+    assert_int_equal(access(rec, F_OK), -1);
     assert_int_equal(access(p.conflist, F_OK), -1);
-    assert_int_equal(access(p.conflist_copy, F_OK), -1);
-    assert_int_equal(access(p.private_dir, F_OK), -1);
+    assert_int_equal(access(state_path(&c, p.dir, rec, sizeof(rec)), F_OK), -1);
+    assert_int_equal(access(state_path(&c, p.realm_dir, rec, sizeof(rec)), F_OK), 0); /* b is still in r1 */
     assert_int_equal(netd_space_remove_files(&c, &a, &err), 0);
     assert_int_equal(netd_space_ensure_files(&c, &e, &ie, &err), 0);
     assert_int_equal(ie.subnet.addr, 0x0af40000u);
+    /* The last space of a realm takes the realm's directory with it. */
+    assert_int_equal(netd_space_remove_files(&c, &b, &err), 1);
+    assert_int_equal(netd_space_remove_files(&c, &e, &err), 1);
+    assert_int_equal(access(state_path(&c, p.realm_dir, rec, sizeof(rec)), F_OK), -1);
+    netd_state_close(&c);
+}
+
+/* The scan for recorded subnets counts only real directories of valid names: files such as a
+ * realm's metadata.json and its .lock sidecar (the run path's layout, which an earlier netd
+ * scanned) are neither spaces nor errors, and a link is never followed to a record elsewhere. */
+static void test_subnet_scan_only_dirs(void **state)
+{
+    (void)state;
+    struct netd_ctx c;
+    ctx_for_state(&c, "10.246.0.0/16", "scan");
+    char cmd[2000];
+    snprintf(
+        cmd, sizeof(cmd),
+        "cd %s && mkdir -p r9/elsewhere-x ../scan-target/s && "
+        "printf '{}' > r9/metadata.json && : > r9/metadata.json.lock && : > r9/notadir && "
+        "printf '{\"version\":\"v1\",\"subnetCIDR\":\"10.246.0.0/24\"}' > ../scan-target/s/network.json && "
+        "ln -s ../../scan-target/s r9/linked && ln -s ../scan-target r8 && : > metadata.json",
+        c.cfg.netd_state_dir);
+    assert_int_equal(system(cmd), 0);
+    struct kk_derived d;
+    derive_space(&c, "r9", "sp", &d);
+    struct netd_network_info info;
+    struct kk_err err;
+    if (netd_space_ensure_files(&c, &d, &info, &err) < 0)
+        fail_msg("ensure beside files and links: %s", err.msg);
+    assert_int_equal(info.subnet.addr, 0x0af60000u);
+    assert_int_equal(netd_space_remove_files(&c, &d, &err), 1);
+    netd_state_close(&c);
+}
+
+/* The state directory: made 0700 with its way there, refused when anyone else could write or swap
+ * it, never in the run path or the CNI conf dir, and used through its descriptor: a rename of the
+ * path after netd opened it does not move netd's writes. */
+static void test_state_dir(void **state)
+{
+    (void)state;
+    struct netd_ctx c;
+    struct kk_err err;
+    ctx_for_state(&c, "10.247.0.0/16", "sd/a/b");
+    struct stat st;
+    char path[2048];
+    snprintf(path, sizeof(path), "%s/sd/a", tmpdir);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0755);
+    assert_int_equal(stat(c.cfg.netd_state_dir, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    assert_int_equal(st.st_uid, geteuid());
+    assert_true(c.state.fd >= 0);
+    assert_int_equal(fcntl(c.state.fd, F_GETFL) & O_PATH, O_PATH);
+
+    /* Renamed away, and something else put at the old path: netd still writes where it opened. */
+    char moved[600], cmd[4096];
+    snprintf(moved, sizeof(moved), "%s/sd/a/moved", tmpdir);
+    assert_int_equal(rename(c.cfg.netd_state_dir, moved), 0);
+    assert_int_equal(mkdir(c.cfg.netd_state_dir, 0700), 0);
+    struct kk_derived d;
+    derive_space(&c, "rr", "ss", &d);
+    struct netd_network_info info;
+    if (netd_space_ensure_files(&c, &d, &info, &err) < 0)
+        fail_msg("ensure after rename: %s", err.msg);
+    snprintf(path, sizeof(path), "%s/rr/ss/network.json", moved);
+    assert_int_equal(access(path, F_OK), 0);
+    snprintf(path, sizeof(path), "%s/rr", c.cfg.netd_state_dir);
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(netd_space_remove_files(&c, &d, &err), 1);
+    netd_state_close(&c);
+    snprintf(cmd, sizeof(cmd), "rmdir %s && mv %s %s", c.cfg.netd_state_dir, moved, c.cfg.netd_state_dir);
+    assert_int_equal(system(cmd), 0);
+
+    /* Open to others: refused, with the fix. */
+    chmod(c.cfg.netd_state_dir, 0755);
+    struct kk_config cfg = cfg_for("10.247.0.0/16", "sd/a/b");
+    struct netd_ctx c2;
+    assert_int_equal(netd_ctx_init(&c2, &cfg, &err), 0);
+    assert_int_equal(netd_state_open(&c2, &err), -1);
+    assert_non_null(strstr(err.msg, "must be 0700"));
+    assert_int_equal(c2.state.fd, -1);
+    chmod(c.cfg.netd_state_dir, 0700);
+    /* A directory on the way that others may write (and that is not sticky). */
+    snprintf(path, sizeof(path), "%s/sd", tmpdir);
+    chmod(path, 0777);
+    assert_int_equal(netd_state_open(&c2, &err), -1);
+    assert_non_null(strstr(err.msg, "writable by others"));
+    chmod(path, 01777); /* sticky, as /tmp: others cannot rename root's entries */
+    assert_int_equal(netd_state_open(&c2, &err), 0);
+    netd_state_close(&c2);
+    chmod(path, 0755);
+    /* Owned by somebody else (needs root to arrange). */
+    if (geteuid() == 0) {
+        assert_int_equal(chown(path, 65534, 65534), 0);
+        assert_int_equal(netd_state_open(&c2, &err), -1);
+        assert_non_null(strstr(err.msg, "belongs to uid 65534"));
+        assert_int_equal(chown(path, 0, 0), 0);
+    }
+    /* A link where the directory should be. */
+    snprintf(cmd, sizeof(cmd), "ln -s %s %s/sd/link", c.cfg.netd_state_dir, tmpdir);
+    assert_int_equal(system(cmd), 0);
+    cfg = cfg_for("10.247.0.0/16", "sd/link");
+    assert_int_equal(netd_ctx_init(&c2, &cfg, &err), 0);
+    assert_int_equal(netd_state_open(&c2, &err), -1);
+    assert_non_null(strstr(err.msg, "not a link"));
+
+    /* Never the run path (the API worker's) or the CNI conf dir, in either direction, nor /. */
+    static const struct {
+        const char *key, *under_tmp; /* under_tmp NULL: the value is "/" */
+    } bad[] = {
+        {"netdStateDir", "opt/data/netd"}, {"netdStateDir", "opt"},     {"runPath", "sd/a/b/opt"},
+        {"netdStateDir", "net.d"},         {"netdStateDir", "net.d/x"}, {"netdStateDir", NULL},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cfg = cfg_for("10.247.0.0/16", "sd/a/b");
+        if (bad[i].under_tmp != NULL)
+            snprintf(path, sizeof(path), "%s/%s", tmpdir, bad[i].under_tmp);
+        else
+            snprintf(path, sizeof(path), "/");
+        assert_int_equal(kk_config_set(&cfg, bad[i].key, path, "test", &err), 0);
+        if (netd_ctx_init(&c2, &cfg, &err) != -1)
+            fail_msg("%s=%s accepted", bad[i].key, path);
+        assert_non_null(strstr(err.msg, "netdStateDir"));
+    }
+    /* The default is root's own place, outside the run path. */
+    kk_config_defaults(&cfg);
+    assert_string_equal(cfg.netd_state_dir, "/var/lib/kukeon/netd");
+    assert_int_equal(kk_config_set(&cfg, "netd-state-dir", "/srv/netd", "flag", &err), 0);
+    assert_string_equal(cfg.netd_state_dir, "/srv/netd");
+    assert_int_equal(kk_config_set(&cfg, "netdStateDir", "relative/x", "test", &err), -1);
+    assert_int_equal(kk_config_set(&cfg, "netdStateDir", "/a/../b", "test", &err), -1);
 }
 
 static void test_network_name_collision(void **state)
@@ -208,6 +381,7 @@ static void test_network_name_collision(void **state)
     assert_int_equal(err.kind, KK_ERR_EXISTS);
     assert_non_null(strstr(err.msg, "rename one of them"));
     assert_int_equal(netd_space_remove_files(&c, &x, &err), 1);
+    netd_state_close(&c);
 }
 
 static const char *const result_text =
@@ -256,11 +430,20 @@ static void test_ipam_purge(void **state)
     char ipam[400];
     snprintf(ipam, sizeof(ipam), "%s/ipam", tmpdir);
     struct kk_err err;
-    assert_int_equal(netd_ipam_count(ipam, "net1", &err), 3);
-    assert_int_equal(netd_ipam_purge(ipam, "net1", "sp_st_c1_root", &err), 2);
-    assert_int_equal(netd_ipam_count(ipam, "net1", &err), 1);
-    assert_int_equal(netd_ipam_purge(ipam, "net1", "sp_st_c1_root", &err), 0);
-    assert_int_equal(netd_ipam_count(ipam, "nothere", &err), 0);
+    const struct netd_dir at = {AT_FDCWD, ""};
+    assert_int_equal(netd_ipam_count(&at, ipam, "net1", &err), 3);
+    assert_int_equal(netd_ipam_purge(&at, ipam, "net1", "sp_st_c1_root", &err), 2);
+    assert_int_equal(netd_ipam_count(&at, ipam, "net1", &err), 1);
+    assert_int_equal(netd_ipam_purge(&at, ipam, "net1", "sp_st_c1_root", &err), 0);
+    assert_int_equal(netd_ipam_count(&at, ipam, "nothere", &err), 0);
+    /* The same, relative to a directory descriptor (as netd reaches its state directory). */
+    int dfd = open(tmpdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    assert_true(dfd >= 0);
+    const struct netd_dir rel = {dfd, tmpdir};
+    assert_int_equal(netd_ipam_count(&rel, "ipam", "net1", &err), 1);
+    assert_int_equal(netd_ipam_purge(&rel, "ipam", "net1", "sp_st_c2_root", &err), 1);
+    assert_int_equal(netd_ipam_count(&rel, "ipam", "net1", &err), 0);
+    close(dfd);
 }
 
 static void test_atomic_write(void **state)
@@ -269,20 +452,36 @@ static void test_atomic_write(void **state)
     char path[400];
     snprintf(path, sizeof(path), "%s/doc.json", tmpdir);
     struct kk_err err;
-    assert_int_equal(netd_write_file_atomic(path, "{}\n", 3, 0600, &err), 0);
+    const struct netd_dir at = {AT_FDCWD, ""};
+    assert_int_equal(netd_write_file_atomic(&at, path, "{}\n", 3, 0600, &err), 0);
     char *text = NULL;
     size_t len = 0;
-    assert_int_equal(netd_read_file(path, 16, &text, &len, &err), 1);
+    assert_int_equal(netd_read_file(&at, path, 16, &text, &len, &err), 1);
     assert_string_equal(text, "{}\n");
     free(text);
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
-    assert_int_equal(netd_read_file(path, 2, &text, &len, &err), -1);
+    assert_int_equal(netd_read_file(&at, path, 2, &text, &len, &err), -1);
     assert_non_null(strstr(err.msg, "more than"));
     snprintf(path, sizeof(path), "%s/missing", tmpdir);
-    assert_int_equal(netd_read_file(path, 16, &text, &len, &err), 0);
+    assert_int_equal(netd_read_file(&at, path, 16, &text, &len, &err), 0);
     assert_null(text);
+    /* Relative to a descriptor, named in messages by the directory it stands for. */
+    int dfd = open(tmpdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    assert_true(dfd >= 0);
+    const struct netd_dir rel = {dfd, "/shown/dir"};
+    assert_int_equal(netd_mkdir_p(&rel, "x/y", 0700, &err), 0);
+    assert_int_equal(netd_write_file_atomic(&rel, "x/y/doc.json", "[]\n", 3, 0600, &err), 0);
+    snprintf(path, sizeof(path), "%s/x/y/doc.json", tmpdir);
+    assert_int_equal(access(path, F_OK), 0);
+    assert_int_equal(netd_exists(&rel, "x/y/doc.json", &err), 1);
+    assert_int_equal(netd_read_file(&rel, "x/y/doc.json", 2, &text, &len, &err), -1);
+    assert_non_null(strstr(err.msg, "/shown/dir/x/y/doc.json"));
+    assert_int_equal(netd_remove_tree(&rel, "x", &err), 1);
+    assert_int_equal(netd_exists(&rel, "x", &err), 0);
+    assert_int_equal(netd_remove_tree(&rel, "x", &err), 0);
+    close(dfd);
 }
 
 /* The runner that every plugin and iptables run goes through: stdin in, stdout and stderr out, the
@@ -351,6 +550,7 @@ static void test_runner(void **state)
                      0);
     assert_int_equal(code, 127);
     free(out);
+    netd_state_close(&c);
 }
 
 int main(void)
@@ -360,6 +560,8 @@ int main(void)
         cmocka_unit_test(test_subnet_pick),
         cmocka_unit_test(test_conflist_shape),
         cmocka_unit_test(test_space_files),
+        cmocka_unit_test(test_subnet_scan_only_dirs),
+        cmocka_unit_test(test_state_dir),
         cmocka_unit_test(test_network_name_collision),
         cmocka_unit_test(test_result_parse),
         cmocka_unit_test(test_ipam_purge),
