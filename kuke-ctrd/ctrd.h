@@ -232,6 +232,10 @@ int ctrd_image_list(struct ctrd *c, const char *ns, Kukeon__Ipc__Ctrd__ImageList
                     struct kk_err *err);
 void ctrd_images_free(Kukeon__Ipc__Ctrd__Image **images, size_t n);
 int ctrd_image_remove(struct ctrd *c, const char *ns, const char *name, bool sync, struct kk_err *err);
+/* containerd's records of every image in ns (its images service, List): *out is freed with
+ * protobuf_c_message_free_unpacked. */
+int ctrd_images_of(struct ctrd_conn *conn, const char *ns,
+                   Containerd__Services__Images__V1__ListImagesResponse **out, struct kk_err *err);
 int ctrd_image_prune(struct ctrd *c, const char *ns, Kukeon__Ipc__Ctrd__ImagePruneReply *out,
                      struct kk_err *err);
 
@@ -301,6 +305,11 @@ int ctrd_task_stop(struct ctrd *c, const struct kk_derived *d, uint32_t timeout_
                    Kukeon__Ipc__Ctrd__TaskExit *out, struct kk_err *err);
 int ctrd_container_delete(struct ctrd *c, const struct kk_derived *d,
                           Kukeon__Ipc__Ctrd__ContainerDeleteReply *out, struct kk_err *err);
+/* containerd's records of every container in ns (its containers service, List): *out is freed
+ * with protobuf_c_message_free_unpacked. */
+int ctrd_containers_of(struct ctrd_conn *conn, const char *ns,
+                       Containerd__Services__Containers__V1__ListContainersResponse **out,
+                       struct kk_err *err);
 /* List containers of ns whose ids match the filter levels of d (d->depth and its names). */
 int ctrd_container_list(struct ctrd *c, const char *ns, const struct kk_derive_names *filter,
                         Kukeon__Ipc__Ctrd__ContainerListReply *out, struct kk_err *err);

@@ -654,15 +654,32 @@ out:
     return ret;
 }
 
+/* The archive's JSON document at path (index.json, manifest.json), parsed; NULL with err set. */
+static json_t *ctrd_load_doc(struct ctrd_load_ctx *lc, const char *path, struct kk_err *err)
+{
+    const struct ctrd_tar_entry *e = ctrd_tar_find(lc->tar, path);
+    char *buf = NULL;
+    if (ctrd_tar_read(lc->tar, e, CTRD_DOC_MAX, &buf, err) < 0)
+        return NULL;
+    json_t *doc = ctrd_json_parse(buf, e->size, path, err);
+    free(buf);
+    return doc;
+}
+
+/* A name given with the load applies to one image: refuse an archive listing more. */
+static int ctrd_load_name_fits(const json_t *images, const char *name, struct kk_err *err)
+{
+    if (name != NULL && json_array_size(images) != 1)
+        return kk_error(err, KK_ERR_INVALID, 0,
+                        "the archive holds %zu images; a name can only be given to one",
+                        json_array_size(images));
+    return 0;
+}
+
 static int ctrd_load_oci(struct ctrd_load_ctx *lc, const char *name, Kukeon__Ipc__Ctrd__ImageLoadReply *out,
                          struct kk_err *err)
 {
-    const struct ctrd_tar_entry *e = ctrd_tar_find(lc->tar, "index.json");
-    char *buf = NULL;
-    if (ctrd_tar_read(lc->tar, e, CTRD_DOC_MAX, &buf, err) < 0)
-        return -1;
-    json_t *index = ctrd_json_parse(buf, e->size, "index.json", err);
-    free(buf);
+    json_t *index = ctrd_load_doc(lc, "index.json", err);
     if (index == NULL)
         return -1;
     int ret = -1;
@@ -672,11 +689,8 @@ static int ctrd_load_oci(struct ctrd_load_ctx *lc, const char *name, Kukeon__Ipc
                  CTRD_INDEX_ENTRIES_MAX);
         goto out;
     }
-    if (name != NULL && json_array_size(ms) != 1) {
-        kk_error(err, KK_ERR_INVALID, 0, "the archive holds %zu images; a name can only be given to one",
-                 json_array_size(ms));
+    if (ctrd_load_name_fits(ms, name, err) < 0)
         goto out;
-    }
     size_t i;
     const json_t *m;
     json_array_foreach(ms, i, m)
@@ -834,12 +848,7 @@ out:
 static int ctrd_load_docker(struct ctrd_load_ctx *lc, const char *name,
                             Kukeon__Ipc__Ctrd__ImageLoadReply *out, struct kk_err *err)
 {
-    const struct ctrd_tar_entry *e = ctrd_tar_find(lc->tar, "manifest.json");
-    char *buf = NULL;
-    if (ctrd_tar_read(lc->tar, e, CTRD_DOC_MAX, &buf, err) < 0)
-        return -1;
-    json_t *list = ctrd_json_parse(buf, e->size, "manifest.json", err);
-    free(buf);
+    json_t *list = ctrd_load_doc(lc, "manifest.json", err);
     if (list == NULL)
         return -1;
     int ret = -1;
@@ -849,11 +858,8 @@ static int ctrd_load_docker(struct ctrd_load_ctx *lc, const char *name,
                  CTRD_INDEX_ENTRIES_MAX);
         goto out;
     }
-    if (name != NULL && json_array_size(list) != 1) {
-        kk_error(err, KK_ERR_INVALID, 0, "the archive holds %zu images; a name can only be given to one",
-                 json_array_size(list));
+    if (ctrd_load_name_fits(list, name, err) < 0)
         goto out;
-    }
     size_t i;
     const json_t *entry;
     json_array_foreach(list, i, entry)
@@ -1099,23 +1105,27 @@ int ctrd_image_remove(struct ctrd *c, const char *ns, const char *name, bool syn
     return ctrd_unary(conn, CTRD_SVC_IMAGES, "Delete", ns, NULL, &req.base, NULL, CTRD_TIMEOUT_LONG_MS, err);
 }
 
+int ctrd_images_of(struct ctrd_conn *conn, const char *ns,
+                   Containerd__Services__Images__V1__ListImagesResponse **out, struct kk_err *err)
+{
+    Containerd__Services__Images__V1__ListImagesRequest req =
+        CONTAINERD__SERVICES__IMAGES__V1__LIST_IMAGES_REQUEST__INIT;
+    *out = NULL;
+    return ctrd_unary(conn, CTRD_SVC_IMAGES, "List", ns, NULL, &req.base, (ProtobufCMessage **)out,
+                      CTRD_TIMEOUT_DEFAULT_MS, err);
+}
+
 int ctrd_image_prune(struct ctrd *c, const char *ns, Kukeon__Ipc__Ctrd__ImagePruneReply *out,
                      struct kk_err *err)
 {
     struct ctrd_conn *conn = ctrd_connection(c, err);
     if (conn == NULL)
         return -1;
-    Containerd__Services__Containers__V1__ListContainersRequest creq =
-        CONTAINERD__SERVICES__CONTAINERS__V1__LIST_CONTAINERS_REQUEST__INIT;
     Containerd__Services__Containers__V1__ListContainersResponse *cl = NULL;
-    if (ctrd_unary(conn, CTRD_SVC_CONTAINERS, "List", ns, NULL, &creq.base, (ProtobufCMessage **)&cl,
-                   CTRD_TIMEOUT_DEFAULT_MS, err) < 0)
+    if (ctrd_containers_of(conn, ns, &cl, err) < 0)
         return -1;
-    Containerd__Services__Images__V1__ListImagesRequest ireq =
-        CONTAINERD__SERVICES__IMAGES__V1__LIST_IMAGES_REQUEST__INIT;
     Containerd__Services__Images__V1__ListImagesResponse *il = NULL;
-    if (ctrd_unary(conn, CTRD_SVC_IMAGES, "List", ns, NULL, &ireq.base, (ProtobufCMessage **)&il,
-                   CTRD_TIMEOUT_DEFAULT_MS, err) < 0) {
+    if (ctrd_images_of(conn, ns, &il, err) < 0) {
         protobuf_c_message_free_unpacked(&cl->base, NULL);
         return -1;
     }

@@ -389,6 +389,19 @@ static int ctrd_ns_kill_tasks(struct ctrd_conn *conn, const char *ns, struct kk_
     return ret;
 }
 
+/* One removal of a namespace's purge, rc and derr as it returned: counted when done; a record
+ * already gone (NOT_FOUND) is no failure; any other error is copied to err and gives -1. */
+static int ctrd_purge_count(int rc, const struct kk_err *derr, uint32_t *count, struct kk_err *err)
+{
+    if (rc == 0)
+        (*count)++;
+    else if (derr->kind != KK_ERR_NOT_FOUND) {
+        *err = *derr;
+        return -1;
+    }
+    return 0;
+}
+
 int ctrd_ns_delete(struct ctrd *c, const char *realm, Kukeon__Ipc__Ctrd__NamespaceDeleteReply *out,
                    struct kk_err *err)
 {
@@ -415,45 +428,34 @@ int ctrd_ns_delete(struct ctrd *c, const char *realm, Kukeon__Ipc__Ctrd__Namespa
     if (ctrd_ns_kill_tasks(conn, ns, err) < 0)
         return kk_error_wrap(err, "deleting the tasks of namespace %s", ns);
 
-    Containerd__Services__Containers__V1__ListContainersRequest clreq =
-        CONTAINERD__SERVICES__CONTAINERS__V1__LIST_CONTAINERS_REQUEST__INIT;
     Containerd__Services__Containers__V1__ListContainersResponse *cl = NULL;
-    if (ctrd_unary(conn, CTRD_SVC_CONTAINERS, "List", ns, NULL, &clreq.base, (ProtobufCMessage **)&cl,
-                   CTRD_TIMEOUT_DEFAULT_MS, err) < 0)
+    if (ctrd_containers_of(conn, ns, &cl, err) < 0)
         return -1;
-    for (size_t i = 0; i < cl->n_containers; i++) {
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < cl->n_containers; i++) {
         Containerd__Services__Containers__V1__DeleteContainerRequest d =
             CONTAINERD__SERVICES__CONTAINERS__V1__DELETE_CONTAINER_REQUEST__INIT;
         d.id = cl->containers[i]->id;
         struct kk_err derr;
-        if (ctrd_unary(conn, CTRD_SVC_CONTAINERS, "Delete", ns, NULL, &d.base, NULL, CTRD_TIMEOUT_DEFAULT_MS,
-                       &derr) == 0)
-            out->containers++;
-        else if (derr.kind != KK_ERR_NOT_FOUND) {
-            protobuf_c_message_free_unpacked(&cl->base, NULL);
-            *err = derr;
-            return -1;
-        }
+        rc = ctrd_purge_count(ctrd_unary(conn, CTRD_SVC_CONTAINERS, "Delete", ns, NULL, &d.base, NULL,
+                                         CTRD_TIMEOUT_DEFAULT_MS, &derr),
+                              &derr, &out->containers, err);
     }
     protobuf_c_message_free_unpacked(&cl->base, NULL);
-
-    Containerd__Services__Images__V1__ListImagesRequest ilreq =
-        CONTAINERD__SERVICES__IMAGES__V1__LIST_IMAGES_REQUEST__INIT;
-    Containerd__Services__Images__V1__ListImagesResponse *il = NULL;
-    if (ctrd_unary(conn, CTRD_SVC_IMAGES, "List", ns, NULL, &ilreq.base, (ProtobufCMessage **)&il,
-                   CTRD_TIMEOUT_DEFAULT_MS, err) < 0)
+    if (rc < 0)
         return -1;
-    for (size_t i = 0; i < il->n_images; i++) {
+
+    Containerd__Services__Images__V1__ListImagesResponse *il = NULL;
+    if (ctrd_images_of(conn, ns, &il, err) < 0)
+        return -1;
+    for (size_t i = 0; rc == 0 && i < il->n_images; i++) {
         struct kk_err derr;
-        if (ctrd_image_remove(c, ns, il->images[i]->name, false, &derr) == 0)
-            out->images++;
-        else if (derr.kind != KK_ERR_NOT_FOUND) {
-            protobuf_c_message_free_unpacked(&il->base, NULL);
-            *err = derr;
-            return -1;
-        }
+        rc = ctrd_purge_count(ctrd_image_remove(c, ns, il->images[i]->name, false, &derr), &derr,
+                              &out->images, err);
     }
     protobuf_c_message_free_unpacked(&il->base, NULL);
+    if (rc < 0)
+        return -1;
 
     Containerd__Services__Leases__V1__ListRequest llreq =
         CONTAINERD__SERVICES__LEASES__V1__LIST_REQUEST__INIT;
@@ -461,17 +463,14 @@ int ctrd_ns_delete(struct ctrd *c, const char *realm, Kukeon__Ipc__Ctrd__Namespa
     if (ctrd_unary(conn, CTRD_SVC_LEASES, "List", ns, NULL, &llreq.base, (ProtobufCMessage **)&ll,
                    CTRD_TIMEOUT_DEFAULT_MS, err) < 0)
         return -1;
-    for (size_t i = 0; i < ll->n_leases; i++) {
+    for (size_t i = 0; rc == 0 && i < ll->n_leases; i++) {
         struct kk_err derr;
-        if (ctrd_lease_delete(c, ns, ll->leases[i]->id, false, &derr) == 0)
-            out->leases++;
-        else if (derr.kind != KK_ERR_NOT_FOUND) {
-            protobuf_c_message_free_unpacked(&ll->base, NULL);
-            *err = derr;
-            return -1;
-        }
+        rc = ctrd_purge_count(ctrd_lease_delete(c, ns, ll->leases[i]->id, false, &derr), &derr, &out->leases,
+                              err);
     }
     protobuf_c_message_free_unpacked(&ll->base, NULL);
+    if (rc < 0)
+        return -1;
 
     /* Let containerd's garbage collector take what the records held, synchronously: deleting a
      * lease with sync set runs a collection before it answers. */

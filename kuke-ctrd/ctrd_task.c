@@ -491,7 +491,12 @@ static int ctrd_wait(struct ctrd_conn *conn, const struct kk_derived *d, uint32_
     struct kk_err werr;
     if (ctrd_unary(conn, CTRD_SVC_TASKS, "Wait", d->ctrd_namespace, NULL, &req.base, (ProtobufCMessage **)&r,
                    (int)timeout_ms, &werr) < 0) {
-        if (ctrd_conn_last_status(conn) == GRPC_STATUS_DEADLINE_EXCEEDED)
+        /* Our deadline travels with the call: containerd may notice it first and answer its own
+         * "context deadline exceeded" as UNKNOWN instead of gRPC's DEADLINE_EXCEEDED. Both mean
+         * the task still runs. */
+        grpc_status_code st = ctrd_conn_last_status(conn);
+        if (st == GRPC_STATUS_DEADLINE_EXCEEDED ||
+            (st == GRPC_STATUS_UNKNOWN && strstr(werr.msg, "context deadline exceeded") != NULL))
             return 0;
         *err = werr;
         return -1;
@@ -673,17 +678,24 @@ void ctrd_container_status_free(Kukeon__Ipc__Ctrd__ContainerStatus *st)
     free(st->state);
 }
 
+int ctrd_containers_of(struct ctrd_conn *conn, const char *ns,
+                       Containerd__Services__Containers__V1__ListContainersResponse **out, struct kk_err *err)
+{
+    Containerd__Services__Containers__V1__ListContainersRequest req =
+        CONTAINERD__SERVICES__CONTAINERS__V1__LIST_CONTAINERS_REQUEST__INIT;
+    *out = NULL;
+    return ctrd_unary(conn, CTRD_SVC_CONTAINERS, "List", ns, NULL, &req.base, (ProtobufCMessage **)out,
+                      CTRD_TIMEOUT_DEFAULT_MS, err);
+}
+
 int ctrd_container_list(struct ctrd *c, const char *ns, const struct kk_derive_names *filter,
                         Kukeon__Ipc__Ctrd__ContainerListReply *out, struct kk_err *err)
 {
     struct ctrd_conn *conn = ctrd_connection(c, err);
     if (conn == NULL)
         return -1;
-    Containerd__Services__Containers__V1__ListContainersRequest creq =
-        CONTAINERD__SERVICES__CONTAINERS__V1__LIST_CONTAINERS_REQUEST__INIT;
     Containerd__Services__Containers__V1__ListContainersResponse *cl = NULL;
-    if (ctrd_unary(conn, CTRD_SVC_CONTAINERS, "List", ns, NULL, &creq.base, (ProtobufCMessage **)&cl,
-                   CTRD_TIMEOUT_DEFAULT_MS, err) < 0)
+    if (ctrd_containers_of(conn, ns, &cl, err) < 0)
         return -1;
     Containerd__Services__Tasks__V1__ListTasksRequest treq =
         CONTAINERD__SERVICES__TASKS__V1__LIST_TASKS_REQUEST__INIT;

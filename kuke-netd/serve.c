@@ -257,66 +257,73 @@ static int reply_cell(struct kk_ipc_request *req, const struct netd_cell_result 
     return kk_ipc_reply(req, &r.base, -1, err);
 }
 
-static int handle_cell_attach(struct kk_ipc_request *req, const ProtobufCMessage *msg, void *ctx,
-                              struct kk_err *err)
-{
-    struct netd_ctx *c = ctx;
-    struct kk_derived d;
-    if (cell_names(req, c, msg, &d, err) < 0)
-        return -1;
-    fw_once(req, c);
-    struct netd_cell_result res;
-    if (netd_op_cell_attach(c, &d, &res, err) < 0)
-        return op_failed(req, c, err);
-    kk_ipc_audit_name(req, "address", res.addr.address);
-    kk_ipc_audit_name(req, "veth", res.addr.host_veth);
-    return reply_cell(req, &res, NULL, err);
-}
+enum cell_op { CELL_ATTACH, CELL_CHECK, CELL_STATUS, CELL_DELETE };
 
-static int handle_cell_check(struct kk_ipc_request *req, const ProtobufCMessage *msg, void *ctx,
-                             struct kk_err *err)
+/* Every cell request: the names, the operation, its audit names and the reply. */
+static int handle_cell(struct kk_ipc_request *req, const ProtobufCMessage *msg, struct netd_ctx *c,
+                       enum cell_op op, struct kk_err *err)
 {
-    struct netd_ctx *c = ctx;
-    struct kk_derived d;
-    if (cell_names(req, c, msg, &d, err) < 0)
-        return -1;
-    struct netd_cell_result res;
-    if (netd_op_cell_check(c, &d, &res, err) < 0)
-        return op_failed(req, c, err);
-    kk_ipc_audit_name(req, "address", res.addr.address);
-    return reply_cell(req, &res, NULL, err);
-}
-
-static int handle_cell_status(struct kk_ipc_request *req, const ProtobufCMessage *msg, void *ctx,
-                              struct kk_err *err)
-{
-    struct netd_ctx *c = ctx;
     struct kk_derived d;
     if (cell_names(req, c, msg, &d, err) < 0)
         return -1;
     struct netd_cell_result res;
     json_t *links = NULL;
-    if (netd_op_cell_status(c, &d, &res, &links, err) < 0)
+    bool existed = false;
+    int rc;
+    switch (op) {
+    case CELL_ATTACH:
+        fw_once(req, c);
+        rc = netd_op_cell_attach(c, &d, &res, err);
+        break;
+    case CELL_CHECK:
+        rc = netd_op_cell_check(c, &d, &res, err);
+        break;
+    case CELL_STATUS:
+        rc = netd_op_cell_status(c, &d, &res, &links, err);
+        break;
+    default: /* CELL_DELETE */
+        rc = netd_op_cell_delete(c, &d, &existed, err);
+        break;
+    }
+    if (rc < 0)
         return op_failed(req, c, err);
-    int rc = reply_cell(req, &res, links, err);
+    if (op == CELL_DELETE) {
+        kk_ipc_audit_name(req, "existed", existed ? "yes" : "no");
+        Kukeon__Ipc__NetdCellDeleteReply r = KUKEON__IPC__NETD_CELL_DELETE_REPLY__INIT;
+        r.existed = existed;
+        return kk_ipc_reply(req, &r.base, -1, err);
+    }
+    if (op != CELL_STATUS)
+        kk_ipc_audit_name(req, "address", res.addr.address);
+    if (op == CELL_ATTACH)
+        kk_ipc_audit_name(req, "veth", res.addr.host_veth);
+    rc = reply_cell(req, &res, links, err);
     json_decref(links);
     return rc;
+}
+
+static int handle_cell_attach(struct kk_ipc_request *req, const ProtobufCMessage *msg, void *ctx,
+                              struct kk_err *err)
+{
+    return handle_cell(req, msg, ctx, CELL_ATTACH, err);
+}
+
+static int handle_cell_check(struct kk_ipc_request *req, const ProtobufCMessage *msg, void *ctx,
+                             struct kk_err *err)
+{
+    return handle_cell(req, msg, ctx, CELL_CHECK, err);
+}
+
+static int handle_cell_status(struct kk_ipc_request *req, const ProtobufCMessage *msg, void *ctx,
+                              struct kk_err *err)
+{
+    return handle_cell(req, msg, ctx, CELL_STATUS, err);
 }
 
 static int handle_cell_delete(struct kk_ipc_request *req, const ProtobufCMessage *msg, void *ctx,
                               struct kk_err *err)
 {
-    struct netd_ctx *c = ctx;
-    struct kk_derived d;
-    if (cell_names(req, c, msg, &d, err) < 0)
-        return -1;
-    bool existed;
-    if (netd_op_cell_delete(c, &d, &existed, err) < 0)
-        return op_failed(req, c, err);
-    kk_ipc_audit_name(req, "existed", existed ? "yes" : "no");
-    Kukeon__Ipc__NetdCellDeleteReply r = KUKEON__IPC__NETD_CELL_DELETE_REPLY__INIT;
-    r.existed = existed;
-    return kk_ipc_reply(req, &r.base, -1, err);
+    return handle_cell(req, msg, ctx, CELL_DELETE, err);
 }
 
 static int handle_forward_ensure(struct kk_ipc_request *req, const ProtobufCMessage *msg, void *ctx,

@@ -173,34 +173,15 @@ int kk_doc_names(const json_t *doc, struct kk_derive_names *out, struct kk_err *
         return kk_error(err, KK_ERR_INVALID, 0, "document has no known kind");
     json_t *spec = kk_doc_spec(doc);
     const char *name = kk_doc_name(doc);
-    switch (kind) {
-    case KK_KIND_REALM:
-        out->realm = name;
+    /* The kinds Realm..Container are the hierarchy's levels in order: the document's own name at
+     * its level, its parents' names from spec. */
+    static const char *const parent_keys[] = {"realmId", "spaceId", "stackId", "cellId"};
+    const char **level[] = {&out->realm, &out->space, &out->stack, &out->cell, &out->container};
+    if (kind <= KK_KIND_CONTAINER) {
+        for (int k = 0; k < (int)kind; k++)
+            *level[k] = kk_json_str(spec, parent_keys[k]);
+        *level[kind] = name;
         return 0;
-    case KK_KIND_SPACE:
-        out->realm = kk_json_str(spec, "realmId");
-        out->space = name;
-        return 0;
-    case KK_KIND_STACK:
-        out->realm = kk_json_str(spec, "realmId");
-        out->space = kk_json_str(spec, "spaceId");
-        out->stack = name;
-        return 0;
-    case KK_KIND_CELL:
-        out->realm = kk_json_str(spec, "realmId");
-        out->space = kk_json_str(spec, "spaceId");
-        out->stack = kk_json_str(spec, "stackId");
-        out->cell = name;
-        return 0;
-    case KK_KIND_CONTAINER:
-        out->realm = kk_json_str(spec, "realmId");
-        out->space = kk_json_str(spec, "spaceId");
-        out->stack = kk_json_str(spec, "stackId");
-        out->cell = kk_json_str(spec, "cellId");
-        out->container = name;
-        return 0;
-    default:
-        break;
     }
     return kk_error(err, KK_ERR_INVALID, 0, "a %s has no place in the realm hierarchy", kk_kind_str(kind));
 }
@@ -317,42 +298,61 @@ static void dv_pop(struct dv *v, size_t len)
     v->path[len] = '\0';
 }
 
-/* "<path> <message>": "spec.realmId is required". */
-static int dv_fail(struct dv *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int dv_fail(struct dv *v, const char *fmt, ...)
+/* The failure at the current path: "<path><sep><message>", or the message alone at the top. */
+static int dv_failv(struct dv *v, const char *sep, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static int dv_failv(struct dv *v, const char *sep, const char *fmt, va_list ap)
 {
     char msg[KK_ERR_MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
     int n = vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     if (n < 0)
         msg[0] = '\0';
     if (v->len == 0)
         return kk_error(v->err, KK_ERR_INVALID, 0, "%s", msg);
-    return kk_error(v->err, KK_ERR_INVALID, 0, "%s %s", v->path, msg);
+    return kk_error(v->err, KK_ERR_INVALID, 0, "%s%s%s", v->path, sep, msg);
+}
+
+/* "<path> <message>": "spec.realmId is required". */
+static int dv_fail(struct dv *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int dv_fail(struct dv *v, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = dv_failv(v, " ", fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 /* "<path>: <message>", for messages that are sentences of their own (names.h, derive.h). */
 static int dv_failc(struct dv *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int dv_failc(struct dv *v, const char *fmt, ...)
 {
-    char msg[KK_ERR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    int rc = dv_failv(v, ": ", fmt, ap);
     va_end(ap);
-    if (n < 0)
-        msg[0] = '\0';
-    if (v->len == 0)
-        return kk_error(v->err, KK_ERR_INVALID, 0, "%s", msg);
-    return kk_error(v->err, KK_ERR_INVALID, 0, "%s: %s", v->path, msg);
+    return rc;
 }
 
 static int dv_nomem(struct dv *v)
 {
     return kk_error(v->err, KK_ERR_INTERNAL, 0, "validating %s: out of memory",
                     v->len ? v->path : "document");
+}
+
+/* "<path>.<key> is required": the reference's wording for every missing field. */
+static int dv_required(struct dv *v, const char *key)
+{
+    dv_key(v, key);
+    return dv_fail(v, "is required");
+}
+
+/* "<path>.<key> must be an absolute container path (got "...")", for mount targets. */
+static int dv_not_abs(struct dv *v, const char *key, const char *path)
+{
+    struct shown b;
+    dv_key(v, key);
+    return dv_fail(v, "must be an absolute container path (got \"%s\")", show(&b, path));
 }
 
 /* ---- typed members --------------------------------------------------------------------------- */
@@ -374,67 +374,74 @@ static json_t *scalar_as_string(const json_t *val)
     return NULL;
 }
 
+/* parent[key] (a member) or, with key NULL, parent[i] (an element) as a string, a scalar that is
+ * not one rewritten in place as its text. */
+static int dv_str_at(struct dv *v, json_t *parent, const char *key, size_t i, const char **out)
+{
+    json_t *val = key != NULL ? json_object_get(parent, key) : json_array_get(parent, i);
+    if (!json_is_string(val)) {
+        json_t *s = scalar_as_string(val);
+        if (s == NULL) {
+            if (key != NULL)
+                dv_key(v, key);
+            else
+                dv_index(v, i);
+            return dv_fail(v, "must be a string");
+        }
+        if ((key != NULL ? json_object_set_new(parent, key, s) : json_array_set_new(parent, i, s)) < 0)
+            return dv_nomem(v);
+        val = s;
+    }
+    *out = json_string_value(val);
+    return 1;
+}
+
 static int dv_str(struct dv *v, json_t *obj, const char *key, const char **out)
 {
     *out = "";
     json_t *val = json_object_get(obj, key);
     if (val == NULL || json_is_null(val))
         return 0;
-    if (!json_is_string(val)) {
-        json_t *s = scalar_as_string(val);
-        if (s == NULL) {
-            dv_key(v, key);
-            return dv_fail(v, "must be a string");
-        }
-        if (json_object_set_new(obj, key, s) < 0)
-            return dv_nomem(v);
-        val = s;
-    }
-    *out = json_string_value(val);
-    return 1;
+    return dv_str_at(v, obj, key, 0, out);
 }
 
 static int dv_str_elem(struct dv *v, json_t *arr, size_t i, const char **out)
 {
-    json_t *val = json_array_get(arr, i);
-    if (!json_is_string(val)) {
-        json_t *s = scalar_as_string(val);
-        if (s == NULL) {
-            dv_index(v, i);
-            return dv_fail(v, "must be a string");
-        }
-        if (json_array_set_new(arr, i, s) < 0)
-            return dv_nomem(v);
-        val = s;
+    return dv_str_at(v, arr, NULL, i, out);
+}
+
+/* obj[key] when it is present and of `type` (JSON_TRUE standing for either boolean); `what`
+ * completes "must be ..." when it has another type. */
+static int dv_member(struct dv *v, json_t *obj, const char *key, json_type type, const char *what,
+                     json_t **out)
+{
+    *out = NULL;
+    json_t *val = json_object_get(obj, key);
+    if (val == NULL || json_is_null(val))
+        return 0;
+    if (type == JSON_TRUE ? !json_is_boolean(val) : json_typeof(val) != type) {
+        dv_key(v, key);
+        return dv_fail(v, "must be %s", what);
     }
-    *out = json_string_value(val);
+    *out = val;
     return 1;
 }
 
 static int dv_bool(struct dv *v, json_t *obj, const char *key, bool *out)
 {
-    *out = false;
-    json_t *val = json_object_get(obj, key);
-    if (val == NULL || json_is_null(val))
-        return 0;
-    if (!json_is_boolean(val)) {
-        dv_key(v, key);
-        return dv_fail(v, "must be true or false");
-    }
-    *out = json_is_true(val);
-    return 1;
+    json_t *val;
+    int rc = dv_member(v, obj, key, JSON_TRUE, "true or false", &val);
+    *out = rc > 0 && json_is_true(val);
+    return rc;
 }
 
 static int dv_int(struct dv *v, json_t *obj, const char *key, int64_t min, int64_t max, int64_t *out)
 {
     *out = 0;
-    json_t *val = json_object_get(obj, key);
-    if (val == NULL || json_is_null(val))
-        return 0;
-    if (!json_is_integer(val)) {
-        dv_key(v, key);
-        return dv_fail(v, "must be an integer");
-    }
+    json_t *val;
+    int rc = dv_member(v, obj, key, JSON_INTEGER, "an integer", &val);
+    if (rc <= 0)
+        return rc;
     int64_t n = (int64_t)json_integer_value(val);
     if (n < min || n > max) {
         dv_key(v, key);
@@ -446,30 +453,12 @@ static int dv_int(struct dv *v, json_t *obj, const char *key, int64_t min, int64
 
 static int dv_obj(struct dv *v, json_t *obj, const char *key, json_t **out)
 {
-    *out = NULL;
-    json_t *val = json_object_get(obj, key);
-    if (val == NULL || json_is_null(val))
-        return 0;
-    if (!json_is_object(val)) {
-        dv_key(v, key);
-        return dv_fail(v, "must be a mapping");
-    }
-    *out = val;
-    return 1;
+    return dv_member(v, obj, key, JSON_OBJECT, "a mapping", out);
 }
 
 static int dv_arr(struct dv *v, json_t *obj, const char *key, json_t **out)
 {
-    *out = NULL;
-    json_t *val = json_object_get(obj, key);
-    if (val == NULL || json_is_null(val))
-        return 0;
-    if (!json_is_array(val)) {
-        dv_key(v, key);
-        return dv_fail(v, "must be a list");
-    }
-    *out = val;
-    return 1;
+    return dv_member(v, obj, key, JSON_ARRAY, "a list", out);
 }
 
 /* A list of strings (args, env, securityOpts, ...). */
@@ -563,67 +552,100 @@ static bool segment_safe(const char *s)
            strchr(s, '\\') == NULL;
 }
 
+/* "<path>.<key> "..." is unsafe", for a value that becomes a path component. */
+static int dv_unsafe(struct dv *v, const char *key, const char *s)
+{
+    struct shown b;
+    dv_key(v, key);
+    return dv_fail(v, "\"%s\" is unsafe: it must not contain '/', '\\' or \"..\"", show(&b, s));
+}
+
 /* ---- the parts of a container ---------------------------------------------------------------- */
 
-static int dv_capabilities(struct dv *v, json_t *obj)
+/* Checks one mapping at the current path. */
+typedef int (*dv_check_fn)(struct dv *v, json_t *m);
+
+/* obj[key] as a mapping, checked by `check` at "<path>.<key>". Returns as the typed members do. */
+static int dv_section(struct dv *v, json_t *obj, const char *key, dv_check_fn check)
 {
-    json_t *caps;
-    int rc = dv_obj(v, obj, "capabilities", &caps);
+    json_t *m;
+    int rc = dv_obj(v, obj, key, &m);
     if (rc <= 0)
         return rc;
-    size_t p = dv_key(v, "capabilities");
-    if (dv_str_list(v, caps, "drop") < 0 || dv_str_list(v, caps, "add") < 0)
+    size_t p = dv_key(v, key);
+    if (check(v, m) < 0)
         return -1;
     dv_pop(v, p);
     return 0;
 }
 
-static int dv_resources(struct dv *v, json_t *obj)
+/* obj[key] as a list of mappings, each checked by `check` at "<path>.<key>[i]"; `shape` ends the
+ * message for an entry that is not a mapping. Returns as the typed members do. */
+static int dv_each(struct dv *v, json_t *obj, const char *key, const char *shape, dv_check_fn check)
 {
-    json_t *res;
-    int rc = dv_obj(v, obj, "resources", &res);
+    json_t *arr;
+    int rc = dv_arr(v, obj, key, &arr);
     if (rc <= 0)
         return rc;
-    size_t p = dv_key(v, "resources");
+    size_t p = dv_key(v, key);
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        size_t q = dv_index(v, i);
+        json_t *m = json_array_get(arr, i);
+        if (!json_is_object(m))
+            return dv_fail(v, "must be a mapping with %s", shape);
+        if (check(v, m) < 0)
+            return -1;
+        dv_pop(v, q);
+    }
+    dv_pop(v, p);
+    return 0;
+}
+
+static int dv_capabilities_entry(struct dv *v, json_t *caps)
+{
+    return dv_str_list(v, caps, "drop") < 0 || dv_str_list(v, caps, "add") < 0 ? -1 : 0;
+}
+
+static int dv_capabilities(struct dv *v, json_t *obj)
+{
+    return dv_section(v, obj, "capabilities", dv_capabilities_entry);
+}
+
+static int dv_resources_entry(struct dv *v, json_t *res)
+{
     int64_t n;
     if (dv_int(v, res, "memoryLimitBytes", INT64_MIN, INT64_MAX, &n) < 0 ||
         dv_int(v, res, "cpuShares", INT64_MIN, INT64_MAX, &n) < 0 ||
         dv_int(v, res, "pidsLimit", INT64_MIN, INT64_MAX, &n) < 0)
         return -1;
-    dv_pop(v, p);
+    return 0;
+}
+
+static int dv_resources(struct dv *v, json_t *obj)
+{
+    return dv_section(v, obj, "resources", dv_resources_entry);
+}
+
+static int dv_tmpfs_entry(struct dv *v, json_t *m)
+{
+    const char *path;
+    int64_t n;
+    if (dv_str(v, m, "path", &path) < 0 || dv_int(v, m, "sizeBytes", 0, INT64_MAX, &n) < 0 ||
+        dv_str_list(v, m, "options") < 0)
+        return -1;
+    if (path[0] == '\0')
+        return dv_required(v, "path");
+    if (!is_abs_path(path)) {
+        struct shown b;
+        dv_key(v, "path");
+        return dv_fail(v, "must be an absolute container path, got \"%s\"", show(&b, path));
+    }
     return 0;
 }
 
 static int dv_tmpfs(struct dv *v, json_t *obj)
 {
-    json_t *arr;
-    int rc = dv_arr(v, obj, "tmpfs", &arr);
-    if (rc <= 0)
-        return rc;
-    size_t p = dv_key(v, "tmpfs");
-    for (size_t i = 0; i < json_array_size(arr); i++) {
-        size_t q = dv_index(v, i);
-        json_t *m = json_array_get(arr, i);
-        if (!json_is_object(m))
-            return dv_fail(v, "must be a mapping with path, sizeBytes and options");
-        const char *path;
-        int64_t n;
-        if (dv_str(v, m, "path", &path) < 0 || dv_int(v, m, "sizeBytes", 0, INT64_MAX, &n) < 0 ||
-            dv_str_list(v, m, "options") < 0)
-            return -1;
-        if (path[0] == '\0') {
-            dv_key(v, "path");
-            return dv_fail(v, "is required");
-        }
-        if (!is_abs_path(path)) {
-            struct shown b;
-            dv_key(v, "path");
-            return dv_fail(v, "must be an absolute container path, got \"%s\"", show(&b, path));
-        }
-        dv_pop(v, q);
-    }
-    dv_pop(v, p);
-    return 0;
+    return dv_each(v, obj, "tmpfs", "path, sizeBytes and options", dv_tmpfs_entry);
 }
 
 /* A scope reference {name, realm, space?, stack?, cell?}: realm required, a deeper coordinate needs
@@ -635,14 +657,10 @@ static int dv_scope_ref(struct dv *v, json_t *ref, bool with_cell)
         dv_str(v, ref, "space", &space) < 0 || dv_str(v, ref, "stack", &stack) < 0 ||
         (with_cell && dv_str(v, ref, "cell", &cell) < 0))
         return -1;
-    if (name[0] == '\0') {
-        dv_key(v, "name");
-        return dv_fail(v, "is required");
-    }
-    if (realm[0] == '\0') {
-        dv_key(v, "realm");
-        return dv_fail(v, "is required");
-    }
+    if (name[0] == '\0')
+        return dv_required(v, "name");
+    if (realm[0] == '\0')
+        return dv_required(v, "realm");
     if (cell[0] != '\0' && stack[0] == '\0')
         return dv_fail(v, "scope is incomplete: cell set without stack");
     if (stack[0] != '\0' && space[0] == '\0')
@@ -650,198 +668,142 @@ static int dv_scope_ref(struct dv *v, json_t *ref, bool with_cell)
     const char *parts[][2] = {
         {"name", name}, {"realm", realm}, {"space", space}, {"stack", stack}, {"cell", cell}};
     for (size_t i = 0; i < KK_ARRAY_SIZE(parts); i++) {
-        if (parts[i][1][0] != '\0' && !segment_safe(parts[i][1])) {
-            struct shown b;
-            dv_key(v, parts[i][0]);
-            return dv_fail(v, "\"%s\" is unsafe: it must not contain '/', '\\' or \"..\"",
-                           show(&b, parts[i][1]));
+        if (parts[i][1][0] != '\0' && !segment_safe(parts[i][1]))
+            return dv_unsafe(v, parts[i][0], parts[i][1]);
+    }
+    return 0;
+}
+
+static int dv_volumes_entry(struct dv *v, json_t *m)
+{
+    const char *kind, *source, *target;
+    bool b;
+    int64_t n;
+    json_t *ref;
+    if (dv_str(v, m, "kind", &kind) < 0 || dv_str(v, m, "source", &source) < 0 ||
+        dv_str(v, m, "target", &target) < 0 || dv_bool(v, m, "readOnly", &b) < 0 ||
+        dv_int(v, m, "sizeBytes", 0, INT64_MAX, &n) < 0 || dv_int(v, m, "mode", 0, UINT32_MAX, &n) < 0 ||
+        dv_bool(v, m, "ensure", &b) < 0 || dv_obj(v, m, "volumeRef", &ref) < 0)
+        return -1;
+    struct shown sb;
+    if (ref != NULL && strcmp(kind, "volume") != 0)
+        return dv_fail(v, "volumeRef is only valid on a kind: volume mount");
+    if (strcmp(kind, "volume") == 0) {
+        if (source[0] != '\0' && ref != NULL)
+            return dv_fail(v, "must set exactly one of source (same-scope name) or volumeRef (cross-scope)");
+        if (source[0] == '\0' && ref == NULL)
+            return dv_fail(v, "must set either source (same-scope name) or volumeRef (cross-scope)");
+        if (source[0] != '\0' && is_abs_path(source)) {
+            dv_key(v, "source");
+            return dv_fail(v, "must be a Volume name, not an absolute path (got \"%s\")", show(&sb, source));
         }
+        if (source[0] != '\0' && !segment_safe(source))
+            return dv_unsafe(v, "source", source);
+        if (ref != NULL) {
+            size_t r = dv_key(v, "volumeRef");
+            if (dv_scope_ref(v, ref, false) < 0)
+                return -1;
+            dv_pop(v, r);
+        }
+        if (target[0] == '\0')
+            return dv_required(v, "target");
+        if (!is_abs_path(target))
+            return dv_not_abs(v, "target", target);
+    } else if (strcmp(kind, "tmpfs") == 0) {
+        if (source[0] != '\0') {
+            dv_key(v, "source");
+            return dv_fail(v, "must be empty: a tmpfs mount is in memory and has no host backing");
+        }
+    } else if (kind[0] != '\0' && strcmp(kind, "bind") != 0) {
+        /* bind (and "") keep the reference's lenient handling of source and target. */
+        dv_key(v, "kind");
+        return dv_fail(v, "\"%s\" is not recognized; expected \"\", \"bind\", \"tmpfs\" or \"volume\"",
+                       show(&sb, kind));
     }
     return 0;
 }
 
 static int dv_volumes(struct dv *v, json_t *c)
 {
-    json_t *arr;
-    int rc = dv_arr(v, c, "volumes", &arr);
-    if (rc <= 0)
-        return rc;
-    size_t p = dv_key(v, "volumes");
-    for (size_t i = 0; i < json_array_size(arr); i++) {
-        size_t q = dv_index(v, i);
-        json_t *m = json_array_get(arr, i);
-        if (!json_is_object(m))
-            return dv_fail(v, "must be a mapping with kind, source and target");
-        const char *kind, *source, *target;
-        bool b;
-        int64_t n;
-        json_t *ref;
-        if (dv_str(v, m, "kind", &kind) < 0 || dv_str(v, m, "source", &source) < 0 ||
-            dv_str(v, m, "target", &target) < 0 || dv_bool(v, m, "readOnly", &b) < 0 ||
-            dv_int(v, m, "sizeBytes", 0, INT64_MAX, &n) < 0 || dv_int(v, m, "mode", 0, UINT32_MAX, &n) < 0 ||
-            dv_bool(v, m, "ensure", &b) < 0 || dv_obj(v, m, "volumeRef", &ref) < 0)
-            return -1;
-        struct shown sb;
-        if (ref != NULL && strcmp(kind, "volume") != 0)
-            return dv_fail(v, "volumeRef is only valid on a kind: volume mount");
-        if (strcmp(kind, "volume") == 0) {
-            if (source[0] != '\0' && ref != NULL)
-                return dv_fail(v,
-                               "must set exactly one of source (same-scope name) or volumeRef (cross-scope)");
-            if (source[0] == '\0' && ref == NULL)
-                return dv_fail(v, "must set either source (same-scope name) or volumeRef (cross-scope)");
-            if (source[0] != '\0' && is_abs_path(source)) {
-                dv_key(v, "source");
-                return dv_fail(v, "must be a Volume name, not an absolute path (got \"%s\")",
-                               show(&sb, source));
-            }
-            if (source[0] != '\0' && !segment_safe(source)) {
-                dv_key(v, "source");
-                return dv_fail(v, "\"%s\" is unsafe: it must not contain '/', '\\' or \"..\"",
-                               show(&sb, source));
-            }
-            if (ref != NULL) {
-                size_t r = dv_key(v, "volumeRef");
-                if (dv_scope_ref(v, ref, false) < 0)
-                    return -1;
-                dv_pop(v, r);
-            }
-            if (target[0] == '\0') {
-                dv_key(v, "target");
-                return dv_fail(v, "is required");
-            }
-            if (!is_abs_path(target)) {
-                dv_key(v, "target");
-                return dv_fail(v, "must be an absolute container path (got \"%s\")", show(&sb, target));
-            }
-        } else if (strcmp(kind, "tmpfs") == 0) {
-            if (source[0] != '\0') {
-                dv_key(v, "source");
-                return dv_fail(v, "must be empty: a tmpfs mount is in memory and has no host backing");
-            }
-        } else if (kind[0] != '\0' && strcmp(kind, "bind") != 0) {
-            /* bind (and "") keep the reference's lenient handling of source and target. */
-            dv_key(v, "kind");
-            return dv_fail(v, "\"%s\" is not recognized; expected \"\", \"bind\", \"tmpfs\" or \"volume\"",
-                           show(&sb, kind));
-        }
-        dv_pop(v, q);
-    }
-    dv_pop(v, p);
-    return 0;
+    return dv_each(v, c, "volumes", "kind, source and target", dv_volumes_entry);
 }
 
 /* secrets[]: name required, exactly one of fromFile / fromEnv / secretRef, mountPath absolute. */
+static int dv_secrets_entry(struct dv *v, json_t *s)
+{
+    const char *name, *from_file, *from_env, *mount;
+    json_t *ref;
+    if (dv_str(v, s, "name", &name) < 0 || dv_str(v, s, "fromFile", &from_file) < 0 ||
+        dv_str(v, s, "fromEnv", &from_env) < 0 || dv_str(v, s, "mountPath", &mount) < 0 ||
+        dv_obj(v, s, "secretRef", &ref) < 0)
+        return -1;
+    if (name[0] == '\0')
+        return dv_required(v, "name");
+    int sources = (from_file[0] != '\0') + (from_env[0] != '\0') + (ref != NULL);
+    if (sources != 1)
+        return dv_fail(v, "must set exactly one of fromFile, fromEnv, or secretRef");
+    if (ref != NULL) {
+        size_t r = dv_key(v, "secretRef");
+        if (dv_scope_ref(v, ref, true) < 0)
+            return -1;
+        dv_pop(v, r);
+    }
+    if (mount[0] != '\0' && !is_abs_path(mount))
+        return dv_not_abs(v, "mountPath", mount);
+    return 0;
+}
+
 static int dv_secrets(struct dv *v, json_t *c)
 {
-    json_t *arr;
-    int rc = dv_arr(v, c, "secrets", &arr);
-    if (rc <= 0)
-        return rc;
-    size_t p = dv_key(v, "secrets");
-    for (size_t i = 0; i < json_array_size(arr); i++) {
-        size_t q = dv_index(v, i);
-        json_t *s = json_array_get(arr, i);
-        if (!json_is_object(s))
-            return dv_fail(v, "must be a mapping with name and one of fromFile, fromEnv or secretRef");
-        const char *name, *from_file, *from_env, *mount;
-        json_t *ref;
-        if (dv_str(v, s, "name", &name) < 0 || dv_str(v, s, "fromFile", &from_file) < 0 ||
-            dv_str(v, s, "fromEnv", &from_env) < 0 || dv_str(v, s, "mountPath", &mount) < 0 ||
-            dv_obj(v, s, "secretRef", &ref) < 0)
-            return -1;
-        if (name[0] == '\0') {
-            dv_key(v, "name");
-            return dv_fail(v, "is required");
-        }
-        int sources = (from_file[0] != '\0') + (from_env[0] != '\0') + (ref != NULL);
-        if (sources != 1)
-            return dv_fail(v, "must set exactly one of fromFile, fromEnv, or secretRef");
-        if (ref != NULL) {
-            size_t r = dv_key(v, "secretRef");
-            if (dv_scope_ref(v, ref, true) < 0)
-                return -1;
-            dv_pop(v, r);
-        }
-        if (mount[0] != '\0' && !is_abs_path(mount)) {
-            struct shown b;
-            dv_key(v, "mountPath");
-            return dv_fail(v, "must be an absolute container path (got \"%s\")", show(&b, mount));
-        }
-        dv_pop(v, q);
-    }
-    dv_pop(v, p);
-    return 0;
+    return dv_each(v, c, "secrets", "name and one of fromFile, fromEnv or secretRef", dv_secrets_entry);
 }
 
 /* repos[]: name, an absolute target and url required; branch and ref are exclusive. */
-static int dv_repos(struct dv *v, json_t *c)
+static int dv_repos_entry(struct dv *v, json_t *r)
 {
-    json_t *arr;
-    int rc = dv_arr(v, c, "repos", &arr);
-    if (rc <= 0)
-        return rc;
-    size_t p = dv_key(v, "repos");
-    for (size_t i = 0; i < json_array_size(arr); i++) {
-        size_t q = dv_index(v, i);
-        json_t *r = json_array_get(arr, i);
-        if (!json_is_object(r))
-            return dv_fail(v, "must be a mapping with name, target and url");
-        const char *name, *target, *url, *branch, *ref;
-        bool b;
-        if (dv_str(v, r, "name", &name) < 0 || dv_str(v, r, "target", &target) < 0 ||
-            dv_str(v, r, "url", &url) < 0 || dv_str(v, r, "branch", &branch) < 0 ||
-            dv_str(v, r, "ref", &ref) < 0 || dv_bool(v, r, "required", &b) < 0)
-            return -1;
-        const char *missing = name[0] == '\0'     ? "name"
-                              : target[0] == '\0' ? "target"
-                              : url[0] == '\0'    ? "url"
-                                                  : NULL;
-        if (missing != NULL) {
-            dv_key(v, missing);
-            return dv_fail(v, "is required");
-        }
-        if (!is_abs_path(target)) {
-            struct shown sb;
-            dv_key(v, "target");
-            return dv_fail(v, "must be an absolute container path (got \"%s\")", show(&sb, target));
-        }
-        if (branch[0] != '\0' && ref[0] != '\0')
-            return dv_fail(v, "cannot set both branch and ref");
-        dv_pop(v, q);
-    }
-    dv_pop(v, p);
+    const char *name, *target, *url, *branch, *ref;
+    bool b;
+    if (dv_str(v, r, "name", &name) < 0 || dv_str(v, r, "target", &target) < 0 ||
+        dv_str(v, r, "url", &url) < 0 || dv_str(v, r, "branch", &branch) < 0 ||
+        dv_str(v, r, "ref", &ref) < 0 || dv_bool(v, r, "required", &b) < 0)
+        return -1;
+    const char *missing = name[0] == '\0'     ? "name"
+                          : target[0] == '\0' ? "target"
+                          : url[0] == '\0'    ? "url"
+                                              : NULL;
+    if (missing != NULL)
+        return dv_required(v, missing);
+    if (!is_abs_path(target))
+        return dv_not_abs(v, "target", target);
+    if (branch[0] != '\0' && ref[0] != '\0')
+        return dv_fail(v, "cannot set both branch and ref");
     return 0;
 }
 
-static int dv_git_identity(struct dv *v, json_t *git, const char *role)
+static int dv_repos(struct dv *v, json_t *c)
 {
-    json_t *id;
-    int rc = dv_obj(v, git, role, &id);
-    if (rc <= 0)
-        return rc;
+    return dv_each(v, c, "repos", "name, target and url", dv_repos_entry);
+}
+
+/* git.author / git.committer */
+static int dv_git_identity(struct dv *v, json_t *id)
+{
     const char *name, *email;
-    size_t p = dv_key(v, role);
     if (dv_str(v, id, "name", &name) < 0 || dv_str(v, id, "email", &email) < 0)
         return -1;
     if (name[0] == '\0' || email[0] == '\0')
         return dv_fail(v, "requires both name and email");
-    dv_pop(v, p);
     return 0;
 }
 
-static int dv_git(struct dv *v, json_t *c)
+static int dv_git_entry(struct dv *v, json_t *git)
 {
-    json_t *git;
-    int rc = dv_obj(v, c, "git", &git);
-    if (rc <= 0)
-        return rc;
-    size_t p = dv_key(v, "git");
     const char *key, *signers;
     json_t *sign;
-    if (dv_git_identity(v, git, "author") < 0 || dv_git_identity(v, git, "committer") < 0 ||
-        dv_str(v, git, "signingKey", &key) < 0 || dv_str(v, git, "allowedSigners", &signers) < 0 ||
-        dv_str_list(v, git, "sign") < 0 || dv_arr(v, git, "sign", &sign) < 0)
+    if (dv_section(v, git, "author", dv_git_identity) < 0 ||
+        dv_section(v, git, "committer", dv_git_identity) < 0 || dv_str(v, git, "signingKey", &key) < 0 ||
+        dv_str(v, git, "allowedSigners", &signers) < 0 || dv_str_list(v, git, "sign") < 0 ||
+        dv_arr(v, git, "sign", &sign) < 0)
         return -1;
     for (size_t i = 0; i < json_array_size(sign); i++) {
         const char *s = json_string_value(json_array_get(sign, i));
@@ -856,8 +818,12 @@ static int dv_git(struct dv *v, json_t *c)
         dv_key(v, "sign");
         return dv_fail(v, "requires git.signingKey to be set");
     }
-    dv_pop(v, p);
     return 0;
+}
+
+static int dv_git(struct dv *v, json_t *c)
+{
+    return dv_section(v, c, "git", dv_git_entry);
 }
 
 /* A mount a runOn: create stage can persist its work to: any volume that is not tmpfs and not
@@ -972,10 +938,8 @@ static int dv_container_spec(struct dv *v, json_t *c)
     int64_t n;
     if (dv_str(v, c, "image", &s) < 0)
         return -1;
-    if (s[0] == '\0') {
-        dv_key(v, "image");
-        return dv_fail(v, "is required");
-    }
+    if (s[0] == '\0')
+        return dv_required(v, "image");
     static const char *const strings[] = {"containerdId", "command",       "workingDir",
                                           "user",         "restartPolicy", "cniConfigPath"};
     for (size_t i = 0; i < KK_ARRAY_SIZE(strings); i++)

@@ -23,10 +23,20 @@ say "$kuke version"
 "$kuke" version
 say "$kuke daemon status"
 "$kuke" daemon status
-say "tail of the audit log of kuke-cgd (one line per decision)"
-tail -n 3 /var/log/kukeon/kuke-cgd.log
+say "$kuke create realm demo   (a containerd namespace, a cgroup, metadata)"
+"$kuke" create realm demo
+say "$kuke create space web --realm demo   (a CNI network with its own bridge and /24)"
+"$kuke" create space web --realm demo
+say "$kuke create stack blog --realm demo --space web"
+"$kuke" create stack blog --realm demo --space web
+say "$kuke get realms"
+"$kuke" get realms
+say "$kuke get spaces --realm demo -o wide"
+"$kuke" get spaces --realm demo -o wide
+say "tail of the audit log of kuke-netd (one line per decision)"
+tail -n 3 /var/log/kukeon/kuke-netd.log
 cat <<MSG
 
-The daemon group keeps running. Try '$kuke daemon logs', '$kuke --help'.
-Stop it with:   $kuke daemon stop
+The daemon group keeps running. Try '$kuke daemon logs', '$kuke get stacks', '$kuke --help'.
+Clean up with:  $kuke delete realm demo --cascade && $kuke daemon stop
 MSG

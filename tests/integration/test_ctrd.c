@@ -605,8 +605,15 @@ static void test_container_output_exit_event(void **state)
     assert_true(ex->exited_at_ms > 0);
     protobuf_c_message_free_unpacked(&ex->base, NULL);
 
+    /* The shim copies stdout and stderr to the file on their own goroutines: the exit can be
+     * reported before the last bytes land, so give the copy a moment (bounded) to finish. */
     char log[4096];
-    read_file(log_path, log, sizeof(log));
+    for (int tries = 0; tries < 100; tries++) {
+        read_file(log_path, log, sizeof(log));
+        if (strstr(log, "to-stdout\n") != NULL && strstr(log, "to-stderr\n") != NULL && strstr(log, "cell=c1\n") != NULL)
+            break;
+        usleep(50 * 1000);
+    }
     printf("# log: %s", log);
     assert_non_null(strstr(log, "to-stdout\n"));
     assert_non_null(strstr(log, "to-stderr\n"));

@@ -51,6 +51,15 @@ member_pid() {
     done
     return 1
 }
+group_up() { # the daemon answers and all four members run
+    local i
+    for i in $(seq 1 150); do
+        wait_daemon 1 && member_pid kuke-cgd >/dev/null && member_pid kuke-netd >/dev/null \
+            && member_pid kuke-ctrd >/dev/null && member_pid "kukeond api" >/dev/null && return 0
+        sleep 0.2
+    done
+    return 1
+}
 status_field() { awk -v k="$2:" '$1 == k {print $2; exit}' /proc/$1/status; }
 
 out=$("$KUKE" init --no-daemon "${FLAGS[@]}" 2>&1)
@@ -155,23 +164,18 @@ for m in kuke-cgd kuke-netd kuke-ctrd "kukeond api"; do
     else tap_fail "kill -9 of $m: the group comes back and answers" "old=$old new=${new:-none}; $(tail -5 "$LOG/kukeond.log")"; fi
 done
 
+group_up
 victim=$(member_pid kuke-ctrd)
 kill -SYS "$victim"
-sleep 0.5
+for _ in $(seq 1 50); do
+    grep -q "kuke-ctrd (pid $victim) was killed by SIGSYS" "$LOG/kukeond.log" && break
+    sleep 0.1
+done
 if grep -q "kuke-ctrd (pid $victim) was killed by SIGSYS: sandbox violation" "$LOG/kukeond.log" && wait_daemon 15; then
     tap_ok "a death by SIGSYS is logged as a sandbox violation, and the group restarts"
 else tap_fail "a death by SIGSYS is logged as a sandbox violation" "$(tail -5 "$LOG/kukeond.log")"; fi
 
 # Forged frames, sent on the API worker's own end of each helper socket (pidfd_getfd).
-group_up() { # the daemon answers and all four members run
-    local i
-    for i in $(seq 1 150); do
-        wait_daemon 1 && member_pid kuke-cgd >/dev/null && member_pid kuke-netd >/dev/null \
-            && member_pid kuke-ctrd >/dev/null && member_pid "kukeond api" >/dev/null && return 0
-        sleep 0.2
-    done
-    return 1
-}
 forge_in_group() { # helper fd kind
     local h=$1 fd=$2 kind=$3 api hp
     group_up
