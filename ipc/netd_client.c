@@ -36,7 +36,8 @@ int kk_netd_network_ensure(int sock, const char *realm, const char *space, struc
         copy_text(out->bridge, sizeof(out->bridge), r->bridge, "bridge name", err) < 0 ||
         copy_text(out->subnet, sizeof(out->subnet), r->subnet, "subnet", err) < 0 ||
         copy_text(out->gateway, sizeof(out->gateway), r->gateway, "gateway", err) < 0 ||
-        copy_text(out->conflist_path, sizeof(out->conflist_path), r->conflist_path, "conflist path", err) < 0)
+        copy_text(out->conflist_path, sizeof(out->conflist_path), r->conflist_path, "conflist path", err) < 0 ||
+        copy_text(out->conflist, sizeof(out->conflist), r->conflist, "conflist", err) < 0)
         rc = -1;
     out->created = r->created;
     out->regenerated = r->regenerated;

@@ -38,6 +38,7 @@ struct kk_netd_network {
     char subnet[KK_NETD_TEXT_SIZE];
     char gateway[KK_NETD_TEXT_SIZE];
     char conflist_path[KK_NETD_PATH_SIZE];
+    char conflist[8192]; /* ENSURE: the conflist text netd wrote */
     bool created, regenerated, existed;
 };
 

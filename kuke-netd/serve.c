@@ -197,6 +197,15 @@ static int handle_network_ensure(struct kk_ipc_request *req, const ProtobufCMess
     r.subnet = subnet;
     r.gateway = gateway;
     r.conflist_path = p.conflist;
+    /* The text goes back with the reply: the API worker keeps the run-path copy and may not be able
+     * to read cniConfDir itself. */
+    _cleanup_free_ char *conf_text = NULL;
+    int rr = netd_read_file(&c->abs, p.conflist, 8000, &conf_text, NULL, err);
+    if (rr < 0)
+        return op_failed(req, c, err);
+    if (rr == 0)
+        return kk_error(err, KK_ERR_INTERNAL, 0, "conflist %s vanished right after it was written", p.conflist);
+    r.conflist = conf_text;
     r.created = info.created;
     r.regenerated = info.regenerated;
     return kk_ipc_reply(req, &r.base, -1, err);

@@ -180,10 +180,11 @@ static bool ctl_conflist_is_space(const char *text, size_t len, const struct kk_
     return ok && bridge;
 }
 
-/* Make <space dir>/network.conflist hold what kuke-netd wrote to conf_path. 1 when it was written,
- * 0 when it already held it. */
+/* Make <space dir>/network.conflist hold what kuke-netd wrote to conf_path (the text comes with its
+ * reply: cniConfDir may not be readable by this process). 1 when it was written, 0 when it already
+ * held it. */
 static int ctl_copy_conflist(struct ctl_op *op, const struct kk_derived *d, const char *conf_path,
-                             struct kk_err *err)
+                             const char *conf_text, struct kk_err *err)
 {
     char want[KK_DERIVE_PATH_SIZE + 300], copy[KK_DERIVE_PATH_SIZE + 32];
     if (kk_snprintf(want, sizeof(want), err, "conflist path", "%s/%s.conflist", op->ctl->cfg.cni_conf_dir,
@@ -197,15 +198,15 @@ static int ctl_copy_conflist(struct ctl_op *op, const struct kk_derived *d, cons
             "kuke-netd wrote the conflist to %s, but this process expects %s: the helpers run with "
             "another cniConfDir; restart kukeond (or kuke) with one configuration",
             conf_path, want);
-    _cleanup_free_ char *text = NULL, *have = NULL;
-    size_t len = 0, have_len = 0;
-    int rc = ctl_read_small(AT_FDCWD, want, want, &text, &len, err);
-    if (rc <= 0)
-        return rc < 0 ? -1
-                      : kk_error(
-                            err, KK_ERR_NOT_FOUND, 0,
-                            "kuke-netd reported the network ready but %s is missing: create the space again",
-                            want);
+    _cleanup_free_ char *have = NULL;
+    size_t have_len = 0;
+    const char *text = conf_text;
+    size_t len = strlen(conf_text);
+    int rc;
+    if (len == 0)
+        return kk_error(err, KK_ERR_NOT_FOUND, 0,
+                        "kuke-netd reported the network ready but sent no conflist for %s: create the space again",
+                        want);
     if (!ctl_conflist_is_space(text, len, d))
         return kk_error(
             err, KK_ERR_INVALID, 0,
@@ -284,7 +285,7 @@ static int ctl_make_network(struct ctl_op *op, const struct ctl_names *n, struct
     struct kk_netd_network net;
     if (kk_netd_network_ensure(sock, n->realm, n->space, &net, err) < 0)
         return kk_error_wrap(err, "network \"%s\" of space \"%s\"", d.network_name, n->space);
-    int copied = ctl_copy_conflist(op, &d, net.conflist_path, err);
+    int copied = ctl_copy_conflist(op, &d, net.conflist_path, net.conflist, err);
     if (copied < 0)
         return kk_error_wrap(err, "network \"%s\" of space \"%s\"", d.network_name, n->space);
     /* A subnet allocated now, or a conflist (or its copy) (re)written now, is a network made by this
