@@ -10,7 +10,8 @@
 #   KUKEON_TEST_SKIP_REASON         set when integration tests cannot run here, with the reason
 # Teardown removes everything the harness and the tests made, even after a failure: tasks and
 # shims of the private containerd, the containerd itself (by pid), mounts under the directory,
-# network namespaces, bridges and cgroups named with the test prefix.
+# network namespaces, bridges and cgroups named with the test prefix, and the host-wide iptables
+# chains (KUKEON-FORWARD, portmap's CNI-HOSTPORT-*) that were not there before the run.
 # shellcheck shell=bash
 _harness_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -27,6 +28,8 @@ harness_setup() {
     KUKEON_TEST_TMP=$(mktemp -d /var/tmp/kukeon-test.XXXXXX) || return 1
     export KUKEON_TEST_TMP
     chmod 0711 "$KUKEON_TEST_TMP"
+    # Chains that CNI plugins and netd create once and never remove: remember which were there.
+    "$_harness_dir/iptables-state.sh" record "$KUKEON_TEST_TMP/iptables-before"
     if ! "$_harness_dir/containerd.sh" start "$KUKEON_TEST_TMP/containerd"; then
         export KUKEON_TEST_SKIP_REASON="the private containerd did not start; see $KUKEON_TEST_TMP/containerd/containerd.log"
         harness_log "$KUKEON_TEST_SKIP_REASON"
@@ -47,6 +50,7 @@ harness_teardown() {
     [ -n "${KUKEON_TEST_TMP:-}" ] && [ -d "$KUKEON_TEST_TMP" ] || return 0
     "$_harness_dir/containerd.sh" stop "$KUKEON_TEST_TMP/containerd" || true
     "$_harness_dir/cleanup.sh" "${KUKEON_TEST_PREFIX:-}" "$KUKEON_TEST_TMP" || true
+    "$_harness_dir/iptables-state.sh" restore "$KUKEON_TEST_TMP/iptables-before" || true
     # --one-file-system: should an unmount have failed, never delete through it into the host.
     rm -rf --one-file-system "$KUKEON_TEST_TMP" ||
         harness_log "could not remove $KUKEON_TEST_TMP; see 'grep $KUKEON_TEST_TMP /proc/self/mountinfo'"
