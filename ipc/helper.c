@@ -48,7 +48,9 @@ int kk_helper_main(const struct kk_helper_spec *spec)
         .helper = spec->name, .audit = &audit, .peer_role = kk_role_name(KK_ROLE_API), .status = spec->status};
     if (kk_ipc_serve(KK_HELPER_FD_REQUEST, spec->table, spec->n, spec->ctx, &opts, &err) < 0) {
         kk_errorf("fatal: %s", err.msg);
-        return 1;
+        /* Fail-stop means now: no atexit handlers (a library's threads may still be running, as
+         * gRPC's are in kuke-ctrd) between the verdict and the exit status the supervisor logs. */
+        _exit(1);
     }
     kk_debug("the API worker closed the socket; exiting");
     return 0;

@@ -375,6 +375,11 @@ static bool kd_reap(struct kd_state *st, bool stopping)
                 kd_relay_audit(st, m);
             if (!stopping)
                 kd_log_exit(kd_member_names[m], pid, status);
+            else if (!(WIFSIGNALED(status) && (WTERMSIG(status) == SIGTERM || WTERMSIG(status) == SIGKILL)))
+                /* A member that ended on its own while the group was being stopped still says why. */
+                kk_info("%s (pid %d) %s %d while the group stopped", kd_member_names[m], (int)pid,
+                        WIFEXITED(status) ? "exited with status" : "was killed by signal",
+                        WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
             st->child[m].pid = 0;
             died = true;
         }

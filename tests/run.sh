@@ -52,7 +52,7 @@ run_one() { # name, command...
         failures+=("$name")
         echo "----- output of $name -----"; echo "$out" | tail -n 60; echo "-----"
     else
-        echo "$out" | grep -E '^# (SKIP|skip)' | sed "s|^|      $name: |" || true
+        sed -n -E "/^# (SKIP|skip)/s|^|      $name: |p" <<<"$out"
     fi
 }
 
@@ -80,8 +80,14 @@ if [[ $suite == integration || $suite == all ]]; then
     trap 'harness_teardown' EXIT
     run_dir "$BUILD/tests/integration"
     run_dir "$here/integration"
-    harness_teardown
     trap - EXIT
+    # A teardown that could not remove what the run made leaves the host dirty: that is a failure.
+    if harness_teardown; then
+        passed=$((passed + 1)); echo "ok    harness teardown: the host holds nothing of the run"
+    else
+        failed=$((failed + 1)); failures+=("harness-teardown")
+        echo "FAIL  harness teardown: see the '# harness:' lines above"
+    fi
 fi
 
 if (( ${#failures[@]} )); then echo "failed: ${failures[*]}"; fi

@@ -48,11 +48,20 @@ harness_setup() {
 
 harness_teardown() {
     [ -n "${KUKEON_TEST_TMP:-}" ] && [ -d "$KUKEON_TEST_TMP" ] || return 0
-    "$_harness_dir/containerd.sh" stop "$KUKEON_TEST_TMP/containerd" || true
-    "$_harness_dir/cleanup.sh" "${KUKEON_TEST_PREFIX:-}" "$KUKEON_TEST_TMP" || true
-    "$_harness_dir/iptables-state.sh" restore "$KUKEON_TEST_TMP/iptables-before" || true
+    # Every step runs even when an earlier one failed; each failure is said and returned, so the
+    # runner counts a dirty host as a failed run.
+    local rc=0
+    "$_harness_dir/containerd.sh" stop "$KUKEON_TEST_TMP/containerd" ||
+        { harness_log "stopping the private containerd failed"; rc=1; }
+    "$_harness_dir/cleanup.sh" "${KUKEON_TEST_PREFIX:-}" "$KUKEON_TEST_TMP" ||
+        { harness_log "removing the run's host objects failed"; rc=1; }
+    "$_harness_dir/iptables-state.sh" restore "$KUKEON_TEST_TMP/iptables-before" ||
+        { harness_log "removing the iptables chains the run created failed"; rc=1; }
     # --one-file-system: should an unmount have failed, never delete through it into the host.
-    rm -rf --one-file-system "$KUKEON_TEST_TMP" ||
+    if ! rm -rf --one-file-system "$KUKEON_TEST_TMP"; then
         harness_log "could not remove $KUKEON_TEST_TMP; see 'grep $KUKEON_TEST_TMP /proc/self/mountinfo'"
+        rc=1
+    fi
     unset KUKEON_TEST_TMP
+    return $rc
 }
