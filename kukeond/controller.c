@@ -433,9 +433,30 @@ static const struct ctl_method *ctl_find_method(const char *name)
     return NULL;
 }
 
+static const struct ctl_ext_method *const ctl_ext_tables[] = {ctl_cell_methods, ctl_reconcile_methods,
+                                                               ctl_apply_methods, ctl_attach_methods};
+
+static const struct ctl_ext_method *ctl_find_ext(const char *name)
+{
+    for (size_t t = 0; t < KK_ARRAY_SIZE(ctl_ext_tables); t++)
+        for (const struct ctl_ext_method *e = ctl_ext_tables[t]; e->name != NULL; e++)
+            if (strcmp(e->name, name) == 0)
+                return e;
+    return NULL;
+}
+
 bool kk_ctl_has_method(const char *method)
 {
-    return method != NULL && ctl_find_method(method) != NULL;
+    return method != NULL && (ctl_find_method(method) != NULL || ctl_find_ext(method) != NULL);
+}
+
+bool kk_ctl_method_writes(const char *method)
+{
+    const struct ctl_method *m = method != NULL ? ctl_find_method(method) : NULL;
+    if (m != NULL)
+        return m->verb != CTL_GET && m->verb != CTL_LIST;
+    const struct ctl_ext_method *e = method != NULL ? ctl_find_ext(method) : NULL;
+    return e == NULL || e->writes;
 }
 
 /* A boolean argument: absent and null are false; anything else must be a JSON boolean. */
@@ -536,10 +557,20 @@ static json_t *ctl_serve(struct ctl_op *op, const struct ctl_method *m, const js
     }
 }
 
+static json_t *ctl_serve_ext(struct ctl_op *op, const struct ctl_ext_method *e, const json_t *args,
+                             const char **member, struct kk_err *err)
+{
+    *member = "Result";
+    if (ctl_ready(op, e->writes, err) < 0)
+        return NULL;
+    return e->fn(op, args, member, err);
+}
+
 json_t *kk_ctl_call(struct kk_ctl *ctl, const char *method, json_t *args)
 {
     const struct ctl_method *m = method != NULL ? ctl_find_method(method) : NULL;
-    if (m == NULL)
+    const struct ctl_ext_method *e = m == NULL && method != NULL ? ctl_find_ext(method) : NULL;
+    if (m == NULL && e == NULL)
         return NULL;
     json_t *empty = NULL;
     if (!json_is_object(args))
@@ -547,7 +578,9 @@ json_t *kk_ctl_call(struct kk_ctl *ctl, const char *method, json_t *args)
     struct ctl_op op = {.ctl = ctl, .kind = CTL_KIND_UNKNOWN};
     struct kk_err err = {0};
     const char *member = "Result";
-    json_t *value = args != NULL ? ctl_serve(&op, m, args, &member, &err) : NULL;
+    json_t *value = NULL;
+    if (args != NULL)
+        value = m != NULL ? ctl_serve(&op, m, args, &member, &err) : ctl_serve_ext(&op, e, args, &member, &err);
     json_decref(empty);
     json_t *reply = json_object();
     if (reply == NULL) {
@@ -564,7 +597,7 @@ json_t *kk_ctl_call(struct kk_ctl *ctl, const char *method, json_t *args)
         snprintf(err.msg, sizeof(err.msg), "%s failed: out of memory", method);
     kk_info("%s failed (%s): %s", method, op.kind, err.msg);
     /* The reference's clients read Result even beside an error: give them the empty shape. */
-    if (json_object_set_new(reply, member, m->verb == CTL_LIST ? json_array() : json_object()) < 0 ||
+    if (json_object_set_new(reply, member, strcmp(member, "Result") != 0 ? json_array() : json_object()) < 0 ||
         json_object_set_new(reply, "Err", json_pack("{s:s, s:s}", "Kind", op.kind, "Message", err.msg)) < 0)
         goto nomem;
     return reply;

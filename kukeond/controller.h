@@ -50,6 +50,10 @@ int kk_ctl_helper(struct kk_ctl *ctl, enum kk_ctl_helper h, struct kk_err *err);
 /* Whether method ("CreateRealm", without the "KukeonV1." prefix) is one of the controller's. */
 bool kk_ctl_has_method(const char *method);
 
+/* Whether the method may change state (everything but Get* and List*): the daemon runs such
+ * methods one at a time, readers beside them. */
+bool kk_ctl_method_writes(const char *method);
+
 /* Serve one kukeonv1 method. args is the request's argument object as sent (borrowed; NULL is an
  * empty object). The reply is what goes on the wire, a new reference:
  *   {"Result": {...}, "Err": null}                       Create*, Get*, Delete*, Purge*

@@ -107,4 +107,28 @@ json_t *ctl_list(struct ctl_op *op, const struct ctl_layer *L, const char *realm
 json_t *ctl_delete(struct ctl_op *op, const struct ctl_layer *L, const json_t *doc, bool force, bool cascade,
                    struct kk_err *err);
 
+/* ---- methods served outside controller.c -------------------------------------------------------- */
+
+/* A kukeonv1 method implemented in its own file. It sets *member to the reply member that holds its
+ * value ("Result" unless a List* names its array, e.g. "Cells"); on failure it returns NULL with err
+ * and op->kind set, and the reply carries the empty shape of *member (object for "Result", else
+ * array). writes: whether the method may change state (the store is prepared for writing first;
+ * the daemon serialises writers, kukeond/api.c). */
+typedef json_t *(*ctl_method_fn)(struct ctl_op *op, const json_t *args, const char **member,
+                                  struct kk_err *err);
+struct ctl_ext_method {
+    const char *name;
+    ctl_method_fn fn;
+    bool writes;
+};
+
+/* Cells and containers (kukeond/ctl_cell*.c). NULL-terminated. */
+extern const struct ctl_ext_method ctl_cell_methods[];
+/* RefreshAll (kukeond/ctl_reconcile.c). NULL-terminated. */
+extern const struct ctl_ext_method ctl_reconcile_methods[];
+/* ApplyDocuments, DeleteDocuments (kukeond/ctl_apply.c). NULL-terminated. */
+extern const struct ctl_ext_method ctl_apply_methods[];
+/* AttachContainer, LogContainer (kukeond/ctl_attach.c). NULL-terminated. */
+extern const struct ctl_ext_method ctl_attach_methods[];
+
 #endif

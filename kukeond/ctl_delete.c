@@ -20,6 +20,7 @@
 #include "ipc/ctrd_client.h"
 #include "ipc/netd_client.h"
 #include "kukeond/controller_internal.h"
+#include "kukeond/ctl_cell.h"
 
 /* Purge retries a cgroup that is still busy (a process that was just killed has not exited yet). */
 #define CTL_PURGE_CGROUP_TRIES    5
@@ -145,19 +146,6 @@ static int ctl_remove_cgroup(struct ctl_op *op, const struct ctl_names *n, bool 
     return 0;
 }
 
-/* Cells are the next layer's business (cells and containers are built after this controller). A
- * stack's cells are never silently forgotten: deleting one is refused until cell support exists.
- * NOT AVAILABLE YET: replace with the cell delete (stop tasks, CNI DEL, containers, cgroup,
- * document) when cells land. */
-static int ctl_delete_cell(struct ctl_op *op, const struct ctl_names *n, struct kk_err *err)
-{
-    return ctl_fail(
-        op, CTL_KIND_UNKNOWN, err, KK_ERR_UNAVAILABLE,
-        "deleting cell \"%s\" is not available yet: this kukeond does not manage cells; delete the stack "
-        "with --force to leave its cells in place",
-        n->cell);
-}
-
 static int ctl_delete_layer(struct ctl_op *op, const struct ctl_names *n, bool force, bool cascade,
                             json_t *deleted, struct ctl_removed *rm, struct kk_err *err);
 
@@ -198,7 +186,7 @@ static int ctl_children_first(struct ctl_op *op, const struct ctl_names *n, bool
         json_array_append_new(deleted, json_string(tag));
         struct ctl_removed crm = {0};
         json_t *ignored = json_array();
-        int rc = c.depth == KK_KIND_CELL ? ctl_delete_cell(op, &c, err)
+        int rc = c.depth == KK_KIND_CELL ? ctl_cell_delete_child(op, &c, err)
                                          : ctl_delete_layer(op, &c, force, cascade, ignored, &crm, err);
         json_decref(ignored);
         if (rc < 0) {

@@ -1,0 +1,7 @@
+/* ApplyDocuments and DeleteDocuments.
+ * NOT AVAILABLE YET: placeholder table; the methods are added here. */
+#include "kukeond/controller_internal.h"
+
+const struct ctl_ext_method ctl_apply_methods[] = {
+    {NULL, NULL, false},
+};
