@@ -275,6 +275,8 @@ static int h_container_create(struct kk_ipc_request *req, const ProtobufCMessage
         return kk_ipc_deny(req, err, r.reason, "container %s: %s", d.ctrd_id, r.msg);
     kk_ipc_audit_name(req, "image", m->image);
     Kukeon__Ipc__Ctrd__ContainerCreateReply out = KUKEON__IPC__CTRD__CONTAINER_CREATE_REPLY__INIT;
+    /* INIT points the strings at protobuf-c's shared empty string: a failed create must not free it. */
+    out.id = out.ns = out.log_path = NULL;
     int rc = ctrd_container_create(c, m, &d, d.ctrd_namespace, allow, &out, &r, err);
     if (rc < 0 && r.reason != 0)
         return kk_ipc_deny(req, err, r.reason, "container %s: %s", d.ctrd_id, r.msg);

@@ -64,14 +64,25 @@ int netd_link_set_up(struct nl_sock *sk, const char *name, struct kk_err *err)
     return 0;
 }
 
+char netd_alias_prefix[32] = NETD_ALIAS_PREFIX;
+
+void netd_alias_instance(const char *state_dir)
+{
+    if (strcmp(state_dir, "/var/lib/kukeon/netd") == 0)
+        snprintf(netd_alias_prefix, sizeof(netd_alias_prefix), "%s", NETD_ALIAS_PREFIX);
+    else
+        snprintf(netd_alias_prefix, sizeof(netd_alias_prefix), "kukeon@%08x:",
+                 (unsigned)kk_fnv1a32(state_dir, strlen(state_dir)));
+}
+
 int netd_bridge_alias(const struct kk_derived *d, char *buf, size_t size, struct kk_err *err)
 {
-    return kk_snprintf(buf, size, err, "bridge alias", NETD_ALIAS_PREFIX "%s/%s", d->realm, d->space);
+    return kk_snprintf(buf, size, err, "bridge alias", "%s%s/%s", netd_alias_prefix, d->realm, d->space);
 }
 
 int netd_veth_alias(const struct kk_derived *d, char *buf, size_t size, struct kk_err *err)
 {
-    return kk_snprintf(buf, size, err, "veth alias", NETD_ALIAS_PREFIX "%s/%s:%s", d->realm, d->space,
+    return kk_snprintf(buf, size, err, "veth alias", "%s%s/%s:%s", netd_alias_prefix, d->realm, d->space,
                        d->netns_name);
 }
 
@@ -280,9 +291,9 @@ json_t *netd_links_read(struct nl_sock *sk, struct kk_err *err)
 /* Split "kukeon:<realm>/<space>[:<netns>]" into validated names; -1 when it is not netd's shape. */
 static int parse_alias(const char *alias, char *realm, char *space, char *netns, size_t netns_size)
 {
-    if (!kk_str_has_prefix(alias, NETD_ALIAS_PREFIX))
+    if (!kk_str_has_prefix(alias, netd_alias_prefix))
         return -1;
-    const char *p = alias + strlen(NETD_ALIAS_PREFIX);
+    const char *p = alias + strlen(netd_alias_prefix);
     const char *slash = strchr(p, '/');
     if (slash == NULL || (size_t)(slash - p) >= KK_NAME_SIZE)
         return -1;

@@ -28,6 +28,12 @@
 /* Link aliases that mark what netd made (IFALIASZ is 256): "kukeon:<realm>/<space>" on a bridge,
  * "kukeon:<realm>/<space>:<netns name>" on a cell's host veth. */
 #define NETD_ALIAS_PREFIX "kukeon:"
+/* The alias prefix of this instance's links: NETD_ALIAS_PREFIX for the default netdStateDir,
+ * "kukeon@<fnv1a32 of the state dir>:" for any other, so that two instances on one host (a test
+ * daemon beside the installed one) never take each other's bridges and veths for their own, and
+ * GC never removes the other's. Set once at start-up by netd_alias_instance. */
+extern char netd_alias_prefix[32];
+void netd_alias_instance(const char *state_dir);
 #define NETD_ALIAS_SIZE   256
 /* The longest a CNI plugin may run before it is killed (a hung plugin must not hang the group). */
 #define NETD_PLUGIN_TIMEOUT_S 60

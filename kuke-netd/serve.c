@@ -82,6 +82,7 @@ int netd_acquire(struct netd_ctx *c, struct kk_err *err)
 {
     /* The state directory last, so netd's descriptors keep the order docs/netd.md lists: it is made
      * and proven root's here, as full root, and held open; the sandbox then needs no mkdir above it. */
+    netd_alias_instance(c->cfg.netd_state_dir);
     if (netd_netns_init(c, err) < 0 || netd_nl_open(&c->nl, err) < 0 || netd_state_open(c, err) < 0)
         return -1;
     /* A plugin past its deadline dies with its runner (PR_SET_PDEATHSIG); as netd's orphan rather

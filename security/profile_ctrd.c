@@ -133,7 +133,10 @@ const struct kk_role_profile kk_profile_ctrd = {
     .name = "ctrd",
     .binary = "kuke-ctrd",
     .user = "kukeon-ctrd",
-    .group = "kukeon-ctrd",
+    /* Group kukeon: the run path is 2750 kukeon:kukeon, and kuke-ctrd walks it (read-only) to check
+     * that a container's log path and binds resolve beneath the realm's directory with no symlink.
+     * The group gives read and search there and nothing else: kuke-ctrd writes no file of it. */
+    .group = "kukeon",
     .keeps_root = false,
     /* No capability: containerd's socket was opened before the drop; nothing else it does is
      * privileged. */

@@ -80,9 +80,10 @@ if [ "$st" = "660 root kukeon" ]; then tap_ok "API socket is 0660 root:kukeon"; 
 # --- identities, capabilities, filters: the table of docs/security.md, read from /proc ---------
 # name  cmdline  user  capeff(hex)
 check_member() {
-    local name=$1 cmd=$2 user=$3 caps=$4 pid uid gid want_uid want_gid msg=""
+    local name=$1 cmd=$2 user=$3 caps=$4 group=${5:-} pid uid gid want_uid want_gid msg=""
     pid=$(member_pid "$cmd") || { tap_fail "$name runs as designed" "no process '$cmd' under $(sup_pid)"; return; }
     want_uid=$(id -u "$user"); want_gid=$(id -g "$user")
+    [ -z "$group" ] || want_gid=$(getent group "$group" | cut -d: -f3)
     uid=$(awk '$1 == "Uid:" {print $2,$3,$4,$5}' /proc/$pid/status)
     gid=$(awk '$1 == "Gid:" {print $2,$3,$4,$5}' /proc/$pid/status)
     [ "$uid" = "$want_uid $want_uid $want_uid $want_uid" ] || msg+=" Uid=$uid (want $want_uid)"
@@ -104,7 +105,8 @@ NETD_CAPS=0000000000201000
 check_member "API worker" "kukeond api" kukeon 0000000000000000
 check_member "kuke-cgd" "kuke-cgd" kukeon-cgd 0000000000000000
 check_member "kuke-netd" "kuke-netd" root "$NETD_CAPS"
-check_member "kuke-ctrd" "kuke-ctrd" kukeon-ctrd 0000000000000000
+# kuke-ctrd: its own user, group kukeon (it walks the run path read-only, security/profile_ctrd.c).
+check_member "kuke-ctrd" "kuke-ctrd" kukeon-ctrd 0000000000000000 kukeon
 
 # --- descriptors: only what docs/architecture.md lists --------------------------------------------
 # kuke-cgd also holds its delegated cgroup root (O_PATH): <mount>/<cgroupRoot> in the cgroup v2 mount and,

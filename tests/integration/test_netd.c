@@ -877,9 +877,12 @@ static void test_delete_space_with_leftovers(void **state)
     derive_space(g.space_d, &ds);
     derive_cell(g.space_d, cells[7], &dc);
     /* A host veth netd marked for a cell whose record is gone (a crash), and one it never made. */
-    if (sh("ip link add %s type veth peer name %sp && ip link set %s alias 'kukeon:%s/%s:%s' master %s && "
+    /* The alias of a link of this netd instance: its state directory is not the default one
+     * (kuke-netd/netd.h, netd_alias_instance). */
+    if (sh("ip link add %s type veth peer name %sp && ip link set %s alias 'kukeon@%08x:%s/%s:%s' master %s && "
            "ip link add %s-x type veth peer name %s-y && ip link set %s-x master %s",
-           dc.veth_host, dc.veth_host, dc.veth_host, g.realm, g.space_d, dc.netns_name, ds.bridge_name,
+           dc.veth_host, dc.veth_host, dc.veth_host, (unsigned)kk_fnv1a32(g.state, strlen(g.state)), g.realm,
+           g.space_d, dc.netns_name, ds.bridge_name,
            g.prefix, g.prefix, g.prefix, ds.bridge_name) != 0)
         fail_msg("cannot add the test veths");
     size_t mark = audit_mark();
