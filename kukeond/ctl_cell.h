@@ -18,12 +18,17 @@
 
 /* Create (or finish creating) the cell described by doc — validated and completed here, the pause
  * root synthesized when it has none, the document stored — with its cgroup, network namespace,
- * /etc/hosts and /etc/hostname files and containerd containers; start it when start. Returns the
- * Result of CreateCell/MaterializeCell (kukeon-reference.md section 6), a new reference. */
+ * /etc/hosts and /etc/hostname files and containerd containers; start it when start. The parents
+ * must exist (RealmNotFound, SpaceNotFound, StackNotFound). For an existing cell a changed spec is
+ * stored (generation + 1) and each container made from another spec is recreated. A failed effect
+ * leaves state Failed, reason CreateCellFailed (Kind CreateCell). Returns the Result of
+ * CreateCell/MaterializeCell (kukeon-reference.md section 6), a new reference. */
 json_t *ctl_cell_create(struct ctl_op *op, const json_t *doc, bool start, struct kk_err *err);
 
-/* Start the stored cell: root task first, network attached, then each non-root container. Refuses
- * a spec-hash drift (points at kuke apply -f). State Ready afterwards. */
+/* Start the stored cell: network attached, root task first, then each non-root container (one that
+ * does not run is made afresh, so that it joins the namespaces of the root task as it runs now).
+ * Refuses a spec-hash drift (points at kuke apply -f). State Ready afterwards; a failure records
+ * Failed with reason StartCellFailed. */
 int ctl_cell_start(struct ctl_op *op, const struct ctl_names *n, struct kk_err *err);
 
 /* Stop (SIGTERM, 5 s, SIGKILL) or kill (SIGKILL) the non-root containers, then the root, and detach
@@ -34,10 +39,13 @@ int ctl_cell_stop(struct ctl_op *op, const struct ctl_names *n, bool kill, struc
  * then the document. A missing cell is 0 with *existed false (existed may be NULL). */
 int ctl_cell_delete(struct ctl_op *op, const struct ctl_names *n, bool *existed, struct kk_err *err);
 
-/* A fresh status for the stored cell doc, observed from containerd, kuke-cgd and kuke-netd without
- * writing anything: status.containers[] with each container's state (kukeon-reference.md 4.1) and
- * status.state derived as 4.2 says (Stopped, Failed and Error are kept when doc has them). *status
- * is a new reference. */
+/* A fresh status for the stored cell doc, observed from containerd and kuke-cgd without writing
+ * anything: status.containers[] with each container's state (kukeon-reference.md 4.1; restartCount,
+ * restartTime and startTime carried over from doc) and status.state derived as 4.2 says. Kept as
+ * doc has them: Stopped, Failed and Error (sticky), Creating and Deleting (an intent whose request
+ * has not finished: create or delete it again), and Pending while no container has a task (a
+ * materialized cell). A new Error gets reason WorkloadFailed naming the container; readyObserved
+ * latches on Ready or Degraded. *status is a new reference. */
 int ctl_cell_observe(struct ctl_op *op, const struct ctl_names *n, const json_t *doc, json_t **status,
                      struct kk_err *err);
 
@@ -47,5 +55,28 @@ int ctl_cell_container_start(struct ctl_op *op, const struct ctl_names *n, const
 
 /* The cell delete a stack's cascade uses (ctl_delete.c); with op->purge, best effort. */
 int ctl_cell_delete_child(struct ctl_op *op, const struct ctl_names *n, struct kk_err *err);
+
+/* ---- shared by the cell methods (ctl_cell_methods.c) ------------------------------------------ */
+
+/* The full reference of the pause image this build's cells run. */
+#define KK_PAUSE_IMAGE KK_PAUSE_IMAGE_REPO ":" KUKEON_VERSION
+/* What the synthesized root runs: the image carries the binary itself (no bind mount). */
+#define KK_PAUSE_COMMAND "/kukepause"
+
+/* The names a cell request document carries: metadata.name, spec.realmId, spaceId, stackId (trimmed).
+ * The cell's own name is checked first (CellNameRequired), then its parents' from the top. */
+int ctl_cell_names_from_doc(struct ctl_op *op, const json_t *doc, struct ctl_names *out, struct kk_err *err);
+
+/* 1 when the realm, space and stack above the cell n all have documents; otherwise the reference's
+ * not-found error of the first one missing (RealmNotFound, SpaceNotFound, StackNotFound), -1. */
+int ctl_cell_parents(struct ctl_op *op, const struct ctl_names *n, struct kk_err *err);
+
+/* What a cell delete removed, for DeleteCell's Result. */
+struct ctl_cell_removed {
+    bool existed, containers, cgroup, metadata;
+};
+/* ctl_cell_delete with the details. */
+int ctl_cell_remove(struct ctl_op *op, const struct ctl_names *n, struct ctl_cell_removed *rm,
+                    struct kk_err *err);
 
 #endif
