@@ -2,6 +2,7 @@
 #include "ipc/client.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,20 @@ static uint32_t next_request_id(void)
         id = __atomic_add_fetch(&kk_ipc_last_request_id, 1, __ATOMIC_RELAXED);
     while (id == 0);
     return id;
+}
+
+/* A helper socket carries one request at a time: a reply is matched to the request before it, so
+ * two threads interleaving send and receive on one socket would take each other's replies. Every
+ * call holds the lock of its socket from the send to the end of the receive. The table is keyed by
+ * descriptor number (helper sockets are low descriptors; anything beyond the table shares one
+ * lock), which keeps the locking invisible to callers: the daemon's worker threads, the reconcile
+ * thread and in-process kuke's broker relay all just call. */
+#define KK_IPC_LOCKS 1024
+static pthread_mutex_t kk_ipc_locks[KK_IPC_LOCKS + 1] = {[0 ... KK_IPC_LOCKS] = PTHREAD_MUTEX_INITIALIZER};
+
+static pthread_mutex_t *sock_lock(int sock)
+{
+    return &kk_ipc_locks[sock >= 0 && sock < KK_IPC_LOCKS ? sock : KK_IPC_LOCKS];
 }
 
 /* Text from the helper ends up in CLI output and daemon logs: keep it to one line of printable
@@ -62,9 +77,9 @@ static int answer_error(const struct kk_ipc_msg *m, bool farewell, struct kk_err
     return -1;
 }
 
-int kk_ipc_call_fd(int sock, uint16_t type, const ProtobufCMessage *req, int fd,
-                   const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **reply, int *reply_fd,
-                   struct kk_err *err)
+static int call_locked(int sock, uint16_t type, const ProtobufCMessage *req, int fd,
+                       const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **reply, int *reply_fd,
+                       struct kk_err *err)
 {
     char tname[24];
     const char *tn = kk_ipc_type_name(type, tname, sizeof(tname));
@@ -115,6 +130,17 @@ int kk_ipc_call_fd(int sock, uint16_t type, const ProtobufCMessage *req, int fd,
     if (reply_fd != NULL)
         *reply_fd = KK_STEAL_FD(rfd);
     return 0;
+}
+
+int kk_ipc_call_fd(int sock, uint16_t type, const ProtobufCMessage *req, int fd,
+                   const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **reply, int *reply_fd,
+                   struct kk_err *err)
+{
+    pthread_mutex_t *lock = sock_lock(sock);
+    pthread_mutex_lock(lock);
+    int rc = call_locked(sock, type, req, fd, reply_desc, reply, reply_fd, err);
+    pthread_mutex_unlock(lock);
+    return rc;
 }
 
 int kk_ipc_call(int sock, uint16_t type, const ProtobufCMessage *req, int fd,

@@ -2,16 +2,26 @@
  * kukeonv1 (JSON-RPC 1.0) on the listening socket it inherits, admits root and members of group
  * kukeon by SO_PEERCRED/SO_PEERGROUPS, logs who called what, and reaches the helpers only through
  * the socketpairs the supervisor gave it. The resource methods are the controller's
- * (kukeond/controller.h), the same code kuke runs in-process; Ping and DaemonStatus are its own. */
+ * (kukeond/controller.h), the same code kuke runs in-process; Ping and DaemonStatus are its own.
+ *
+ * Threads: the main thread owns every client connection (poll, accept, read, frame, write) and
+ * answers Ping itself, so a liveness check never waits behind work. Every other request goes to a
+ * small pool of worker threads, one request per client at a time (a client's replies stay in
+ * order). Methods that may change state (kk_ctl_method_writes) hold the writer lock, so writes run
+ * one at a time; Get*, List* and DaemonStatus run beside them. The reconcile thread
+ * (kukeond/ctl_reconcile.h) takes the same writer lock per cell. Helper sockets carry one request
+ * at a time; ipc/client.c serialises calls per socket. */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,11 +33,15 @@
 #include "ipc/jsonrpc.h"
 #include "ipc/proto/helper.pb-c.h"
 #include "kukeond/controller.h"
+#include "kukeond/ctl_reconcile.h"
 #include "kukeond/kukeond.h"
 #include "security/sandbox.h"
 
 #define KD_MAX_CLIENTS 64
 #define KD_MAX_GROUPS  256
+/* Worker threads: enough that a slow write (a cell whose image is being unpacked) leaves room for
+ * readers and DaemonStatus; writes queue on the writer lock anyway. */
+#define KD_WORKERS 4
 
 struct kd_client {
     int fd;
@@ -40,6 +54,21 @@ struct kd_client {
     char *out;
     size_t out_len, out_off;
     bool close_after_write;
+    bool busy;      /* a request of this client is with the workers: not polled until it is back */
+    bool peer_done; /* the peer shut down its side; what it sent is still served */
+};
+
+/* One request handed to the workers, and its answer coming back. */
+struct kd_job {
+    struct kd_job *next;
+    int slot; /* index into clients[] (the slot stays the client's while busy) */
+    struct kd_caller_copy {
+        uid_t uid;
+        gid_t gid;
+        pid_t pid;
+    } caller;
+    struct kk_jsonrpc_request req;
+    char *reply_line; /* encoded response, or NULL: out of memory, hang up */
 };
 
 struct kd_api {
@@ -49,12 +78,28 @@ struct kd_api {
     int listen_fd;
     int helper_fd[3];
     struct kd_client clients[KD_MAX_CLIENTS];
+    /* The workers' queues: todo (main -> workers) and done (workers -> main, with SIGUSR1 to the
+     * main thread, which ppoll unblocks atomically, so a wake-up is never lost and no descriptor
+     * is needed for it). */
+    pthread_mutex_t qlock;
+    pthread_cond_t qcond;
+    struct kd_job *todo_head, *todo_tail, *done_head;
+    pthread_t main_thread;
+    /* Held by every writing method and by the reconcile loop around each cell it touches. */
+    pthread_mutex_t writer;
+    struct kk_reconcile *rec;
 };
 
 static const char *const kd_helper_names[3] = {"kuke-cgd", "kuke-netd", "kuke-ctrd"};
 static const enum kk_role kd_helper_roles[3] = {KK_ROLE_CGD, KK_ROLE_NETD, KK_ROLE_CTRD};
 
 static volatile sig_atomic_t kd_api_stop;
+/* SIGUSR1 only interrupts ppoll; the loop then looks at the done queue. */
+static void kd_api_on_wake(int sig)
+{
+    (void)sig;
+}
+
 static void kd_api_on_term(int sig)
 {
     (void)sig;
@@ -227,6 +272,76 @@ static void kd_accept(struct kd_api *api)
     }
 }
 
+/* Run one admitted request (a worker thread, or the main thread for Ping). The reply line is
+ * malloc'd; NULL means memory ran out. */
+static char *kd_run_request(struct kd_api *api, const struct kd_caller *caller,
+                            struct kk_jsonrpc_request *req)
+{
+    json_t *reply = NULL;
+    bool found = false;
+    for (size_t i = 0; i < KK_ARRAY_SIZE(kd_methods); i++) {
+        if (strcmp(kd_methods[i].name, req->method) == 0) {
+            found = true;
+            reply = kd_methods[i].fn(api, caller, req->params);
+            break;
+        }
+    }
+    static const char prefix[] = "KukeonV1.";
+    if (!found && strncmp(req->method, prefix, sizeof(prefix) - 1) == 0 &&
+        kk_ctl_has_method(req->method + sizeof(prefix) - 1)) {
+        const char *m = req->method + sizeof(prefix) - 1;
+        bool writes = kk_ctl_method_writes(m);
+        found = true;
+        if (writes)
+            pthread_mutex_lock(&api->writer);
+        reply = kk_ctl_call(&api->ctl, m, req->params);
+        if (writes)
+            pthread_mutex_unlock(&api->writer);
+    }
+    char *line;
+    if (!found) {
+        char method_esc[KK_JSONRPC_METHOD_MAX * 4];
+        kk_log_escape(req->method, method_esc, sizeof(method_esc));
+        char msg[KK_JSONRPC_METHOD_MAX * 4 + 64];
+        snprintf(msg, sizeof(msg), "rpc: can't find method %s", method_esc);
+        line = kk_jsonrpc_encode_response(req->id, NULL, msg);
+    } else if (reply == NULL) {
+        line = kk_jsonrpc_encode_response(req->id, NULL, "internal error: out of memory");
+    } else {
+        line = kk_jsonrpc_encode_response(req->id, reply, NULL);
+        json_decref(reply);
+    }
+    return line;
+}
+
+static void *kd_worker(void *arg)
+{
+    struct kd_api *api = arg;
+    for (;;) {
+        pthread_mutex_lock(&api->qlock);
+        while (api->todo_head == NULL)
+            pthread_cond_wait(&api->qcond, &api->qlock);
+        struct kd_job *j = api->todo_head;
+        api->todo_head = j->next;
+        if (api->todo_head == NULL)
+            api->todo_tail = NULL;
+        pthread_mutex_unlock(&api->qlock);
+
+        struct kd_caller caller = {j->caller.uid, j->caller.gid, j->caller.pid};
+        j->reply_line = kd_run_request(api, &caller, &j->req);
+        kk_jsonrpc_request_free(&j->req);
+
+        pthread_mutex_lock(&api->qlock);
+        j->next = api->done_head;
+        api->done_head = j;
+        pthread_mutex_unlock(&api->qlock);
+        pthread_kill(api->main_thread, SIGUSR1);
+    }
+    return NULL;
+}
+
+/* Take one framed request of client c: answered at once (malformed, denied, Ping) or handed to the
+ * workers, in which case c is busy until the answer is back. */
 static void kd_serve_request(struct kd_api *api, struct kd_client *c, const char *buf, size_t len)
 {
     struct kk_jsonrpc_request req;
@@ -255,37 +370,37 @@ static void kd_serve_request(struct kd_api *api, struct kd_client *c, const char
     }
     kk_info("call %s uid=%u gid=%u pid=%d", method_esc, (unsigned)c->uid, (unsigned)c->gid, (int)c->pid);
     struct kd_caller caller = {c->uid, c->gid, c->pid};
-    json_t *reply = NULL;
-    bool found = false;
-    for (size_t i = 0; i < KK_ARRAY_SIZE(kd_methods); i++) {
-        if (strcmp(kd_methods[i].name, req.method) == 0) {
-            found = true;
-            reply = kd_methods[i].fn(api, &caller, req.params);
-            break;
-        }
+    /* Ping is answered here, never queued: it says the daemon is alive, whatever runs. */
+    if (strcmp(req.method, "KukeonV1.Ping") == 0) {
+        kd_client_queue(c, kd_run_request(api, &caller, &req));
+        kk_jsonrpc_request_free(&req);
+        return;
     }
-    static const char prefix[] = "KukeonV1.";
-    if (!found && strncmp(req.method, prefix, sizeof(prefix) - 1) == 0 &&
-        kk_ctl_has_method(req.method + sizeof(prefix) - 1)) {
-        found = true;
-        reply = kk_ctl_call(&api->ctl, req.method + sizeof(prefix) - 1, req.params);
-    }
-    if (!found) {
-        char msg[KK_JSONRPC_METHOD_MAX * 4 + 64];
-        snprintf(msg, sizeof(msg), "rpc: can't find method %s", method_esc);
-        kd_client_queue(c, kk_jsonrpc_encode_response(req.id, NULL, msg));
-    } else if (reply == NULL) {
+    struct kd_job *j = calloc(1, sizeof(*j));
+    if (j == NULL) {
         kd_client_queue(c, kk_jsonrpc_encode_response(req.id, NULL, "internal error: out of memory"));
-    } else {
-        kd_client_queue(c, kk_jsonrpc_encode_response(req.id, reply, NULL));
-        json_decref(reply);
+        kk_jsonrpc_request_free(&req);
+        return;
     }
-    kk_jsonrpc_request_free(&req);
+    j->slot = (int)(c - api->clients);
+    j->caller.uid = c->uid;
+    j->caller.gid = c->gid;
+    j->caller.pid = c->pid;
+    j->req = req;
+    c->busy = true;
+    pthread_mutex_lock(&api->qlock);
+    if (api->todo_tail != NULL)
+        api->todo_tail->next = j;
+    else
+        api->todo_head = j;
+    api->todo_tail = j;
+    pthread_cond_signal(&api->qcond);
+    pthread_mutex_unlock(&api->qlock);
 }
 
-static void kd_client_read(struct kd_api *api, struct kd_client *c)
+/* Read what the peer sent into c's buffer. */
+static void kd_client_recv(struct kd_client *c)
 {
-    bool peer_done = false;
     for (;;) {
         if (c->in_len == c->in_cap) {
             size_t cap = c->in_cap == 0 ? 4096 : c->in_cap * 2;
@@ -310,13 +425,17 @@ static void kd_client_read(struct kd_api *api, struct kd_client *c)
         if (n < 0 && errno == EAGAIN)
             break;
         if (n <= 0) {
-            peer_done = true;
+            c->peer_done = true;
             break;
         }
         c->in_len += (size_t)n;
     }
-    /* Serve every complete request in the buffer, in order. */
-    while (c->in_len > 0 && !c->close_after_write) {
+}
+
+/* Serve the complete requests in c's buffer, in order, until one goes to the workers. */
+static void kd_client_pump(struct kd_api *api, struct kd_client *c)
+{
+    while (c->in_len > 0 && !c->close_after_write && !c->busy) {
         struct kk_err err = {0};
         ssize_t n = kk_jsonrpc_frame(c->in, c->in_len, KK_JSONRPC_MAX_DEPTH, &err);
         if (n == 0)
@@ -332,7 +451,7 @@ static void kd_client_read(struct kd_api *api, struct kd_client *c)
         memmove(c->in, c->in + n, c->in_len - (size_t)n);
         c->in_len -= (size_t)n;
     }
-    if (peer_done) {
+    if (c->peer_done && !c->busy) {
         /* The peer is done sending: what it sent in full was served above; a request cut short gets
          * its answer before we hang up. */
         size_t ws = 0;
@@ -346,9 +465,46 @@ static void kd_client_read(struct kd_api *api, struct kd_client *c)
     }
 }
 
+/* Write what can be written; close a client that is done. */
+static void kd_client_settle(struct kd_client *c)
+{
+    kd_client_flush(c);
+    if (c->close_after_write && c->out == NULL && !c->busy)
+        kd_client_close(c);
+}
+
+/* Answers the workers finished: queue each to its client and go on with that client's input. */
+static void kd_collect(struct kd_api *api)
+{
+    pthread_mutex_lock(&api->qlock);
+    struct kd_job *done = api->done_head;
+    api->done_head = NULL;
+    pthread_mutex_unlock(&api->qlock);
+    while (done != NULL) {
+        struct kd_job *j = done;
+        done = j->next;
+        struct kd_client *c = &api->clients[j->slot];
+        c->busy = false;
+        if (j->reply_line == NULL)
+            kd_client_queue(c, kk_jsonrpc_encode_response(NULL, NULL, "internal error: out of memory"));
+        else
+            kd_client_queue(c, j->reply_line);
+        free(j);
+        kd_client_pump(api, c);
+        kd_client_settle(c);
+    }
+}
+
 static int kd_api_loop(struct kd_api *api)
 {
+    /* SIGUSR1 (a worker's answer is ready), SIGTERM and SIGINT stay blocked except inside ppoll. */
+    sigset_t wait_mask;
+    pthread_sigmask(SIG_SETMASK, NULL, &wait_mask);
+    sigdelset(&wait_mask, SIGUSR1);
+    sigdelset(&wait_mask, SIGTERM);
+    sigdelset(&wait_mask, SIGINT);
     while (!kd_api_stop) {
+        kd_collect(api);
         struct pollfd pfd[1 + 3 + KD_MAX_CLIENTS];
         int idx[1 + 3 + KD_MAX_CLIENTS];
         int n = 0;
@@ -361,17 +517,19 @@ static int kd_api_loop(struct kd_api *api)
         }
         for (int i = 0; i < KD_MAX_CLIENTS; i++) {
             struct kd_client *c = &api->clients[i];
-            if (c->fd < 0)
+            /* A busy client is not polled: a hang-up would wake us for nothing until its answer is
+             * back, and its next request waits for that answer anyway. */
+            if (c->fd < 0 || c->busy)
                 continue;
-            pfd[n] = (struct pollfd){
-                .fd = c->fd,
-                .events = (short)((c->close_after_write ? 0 : POLLIN) | (c->out != NULL ? POLLOUT : 0))};
+            pfd[n] = (struct pollfd){.fd = c->fd,
+                                     .events = (short)((c->close_after_write || c->peer_done ? 0 : POLLIN) |
+                                                       (c->out != NULL ? POLLOUT : 0))};
             idx[n++] = i;
         }
-        if (poll(pfd, (nfds_t)n, -1) < 0) {
+        if (ppoll(pfd, (nfds_t)n, NULL, &wait_mask) < 0) {
             if (errno == EINTR)
                 continue;
-            kk_errorf("poll: %s", strerror(errno));
+            kk_errorf("ppoll: %s", strerror(errno));
             return 1;
         }
         for (int k = 0; k < n; k++) {
@@ -382,26 +540,70 @@ static int kd_api_loop(struct kd_api *api)
                 continue;
             }
             if (idx[k] <= -2) {
+                if (kd_api_stop)
+                    return 0; /* the group is stopping: the helpers went first */
                 kk_errorf("%s closed its socket; the API worker exits so the group restarts",
                           kd_helper_names[-2 - idx[k]]);
                 return 1;
             }
             struct kd_client *c = &api->clients[idx[k]];
-            if (pfd[k].revents & (POLLIN | POLLHUP | POLLERR))
-                kd_client_read(api, c);
-            kd_client_flush(c);
-            if (c->close_after_write && c->out == NULL)
-                kd_client_close(c);
+            if (c->fd < 0 || c->busy)
+                continue;
+            if (pfd[k].revents & (POLLIN | POLLHUP | POLLERR)) {
+                kd_client_recv(c);
+                kd_client_pump(api, c);
+            }
+            kd_client_settle(c);
         }
     }
     return 0;
 }
 
+/* Start the workers and the reconcile thread. After the sandbox: the filter lets clone make
+ * threads only (security/profile_api.c). */
+static int kd_threads_start(struct kd_api *api, struct kk_err *err)
+{
+    /* The threads start with every signal blocked, so SIGTERM from the supervisor always lands on
+     * the main thread and interrupts its poll. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = 0;
+    for (int i = 0; i < KD_WORKERS && rc == 0; i++) {
+        pthread_t t;
+        rc = pthread_create(&t, NULL, kd_worker, api);
+        if (rc != 0)
+            kk_error(err, KK_ERR_INTERNAL, rc,
+                     "starting worker thread %d (RLIMIT_NPROC counts every task of this user on the host)",
+                     i + 1);
+        else
+            pthread_detach(t);
+    }
+    if (rc == 0 && (rc = kk_reconcile_thread_start(api->rec)) != 0)
+        kk_error(err, KK_ERR_INTERNAL, rc, "starting the reconcile thread");
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc == 0 ? 0 : -1;
+}
+
+static void kd_writer_lock(void *arg)
+{
+    pthread_mutex_lock(arg);
+}
+
+static void kd_writer_unlock(void *arg)
+{
+    pthread_mutex_unlock(arg);
+}
+
 int kukeond_api_main(void)
 {
     kk_log_init("kukeond-api", KK_LOG_INFO);
-    struct kd_api api = {.listen_fd = KD_FD_REQUEST,
-                         .helper_fd = {KD_FD_API_CGD, KD_FD_API_NETD, KD_FD_API_CTRD}};
+    /* Static: the workers and the reconcile thread hold it until the process ends. */
+    static struct kd_api api = {.listen_fd = KD_FD_REQUEST,
+                                .helper_fd = {KD_FD_API_CGD, KD_FD_API_NETD, KD_FD_API_CTRD},
+                                .qlock = PTHREAD_MUTEX_INITIALIZER,
+                                .qcond = PTHREAD_COND_INITIALIZER,
+                                .writer = PTHREAD_MUTEX_INITIALIZER};
     for (int i = 0; i < KD_MAX_CLIENTS; i++)
         api.clients[i].fd = -1;
     struct kk_err err = {0};
@@ -445,6 +647,24 @@ int kukeond_api_main(void)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* jansson seeds its hash function on first use; do it once here, before there are threads. */
+    json_object_seed(0);
+    struct sigaction wake = {.sa_handler = kd_api_on_wake};
+    sigaction(SIGUSR1, &wake, NULL);
+    /* The loop's signals are blocked outside ppoll, so none can slip in between its check of the
+     * stop flag and the wait. */
+    sigset_t loop_sigs;
+    sigemptyset(&loop_sigs);
+    sigaddset(&loop_sigs, SIGUSR1);
+    sigaddset(&loop_sigs, SIGTERM);
+    sigaddset(&loop_sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &loop_sigs, NULL);
+    api.main_thread = pthread_self();
+    api.rec = kk_reconcile_new(&api.ctl, kd_writer_lock, kd_writer_unlock, &api.writer);
+    if (api.rec == NULL) {
+        kk_errorf("out of memory");
+        return 1;
+    }
 
     if (kk_sandbox_enter(KK_ROLE_API, uid, gid, &err) < 0) {
         kk_errorf("entering the sandbox: %s", err.msg);
@@ -455,9 +675,16 @@ int kukeond_api_main(void)
      * a misconfiguration at the top of the log instead of in the first client's error. */
     if (kk_store_instance(&api.ctl.store, true, &err) < 0)
         kk_warn("the state store is not usable yet: %s", err.msg);
+    if (kd_threads_start(&api, &err) < 0) {
+        kk_errorf("%s", err.msg);
+        return 1;
+    }
     int rc = kd_api_loop(&api);
+    /* Workers may be inside a request: the process ends under them (each store write is atomic, and
+     * the reconcile pass at the next start finishes what a request left half done). Clients with
+     * no request in flight get their connection closed now. */
     for (int i = 0; i < KD_MAX_CLIENTS; i++)
-        if (api.clients[i].fd >= 0)
+        if (api.clients[i].fd >= 0 && !api.clients[i].busy)
             kd_client_close(&api.clients[i]);
     return rc;
 }

@@ -20,6 +20,7 @@ static void kd_usage(FILE *out)
                  "      --run-path string                    run path (default \"/opt/kukeon\")\n"
                  "      --containerd-socket string           containerd socket (default \"/run/containerd/containerd.sock\")\n"
                  "      --log-level string                   debug, info, warn, error (default \"info\")\n"
+                 "  -v, --verbose                            the same as --log-level debug\n"
                  "      --log-dir string                     daemon and audit logs (default \"/var/log/kukeon\")\n"
                  "      --reconcile-interval duration        reconcile period; 0 disables (default 30s)\n"
                  "      --containerd-namespace-suffix string (default \"kukeon.io\")\n"
@@ -67,6 +68,13 @@ int main(int argc, char **argv)
         }
         if (strcmp(a, "serve") == 0 && !serve) {
             serve = true;
+            continue;
+        }
+        /* -v/--verbose: --log-level debug, as on kuke. A later --log-level still wins. */
+        if ((strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) && nflags < 32) {
+            flags[nflags][0] = strdup("log-level");
+            flags[nflags][1] = "debug";
+            nflags++;
             continue;
         }
         if (strncmp(a, "--", 2) != 0) {

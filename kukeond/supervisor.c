@@ -24,11 +24,15 @@
 #include <unistd.h>
 
 #include "common/audit.h"
+#include "common/derive.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "ipc/broker.h"
 #include "ipc/launch.h"
+#include "kukeond/ctl_reconcile.h"
+#include "kukeond/journal.h"
 #include "kukeond/kukeond.h"
+#include "kukeond/notify.h"
 
 enum kd_member { KD_CGD = 0, KD_NETD, KD_CTRD, KD_API, KD_NMEMBERS };
 
@@ -53,7 +57,76 @@ struct kd_state {
     struct kd_child child[KD_NMEMBERS];
     struct kk_audit audit[3]; /* the helpers' audit logs; the supervisor writes and rotates them */
     int broker_fd;            /* our end of kuke-ctrd's containerd connection broker (ipc/broker.h) */
+    bool in_system_cell;      /* moved into the system cell's cgroup (or that failed, said once) */
 };
+
+/* The cgroup v2 mount point, from /proc/self/mountinfo ("" when there is none). Mount points with
+ * escaped characters are not expected for cgroup2 and are skipped. */
+static void kd_cgroup2_mount(char *out, size_t size)
+{
+    out[0] = '\0';
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    if (f == NULL)
+        return;
+    char line[4096];
+    while (fgets(line, sizeof(line), f) != NULL) {
+        const char *sep = strstr(line, " - cgroup2 ");
+        if (sep == NULL)
+            continue;
+        /* id parent major:minor root mountpoint ... */
+        char root[PATH_MAX], point[PATH_MAX];
+        if (sscanf(line, "%*s %*s %*s %4095s %4095s", root, point) == 2 && strchr(point, '\\') == NULL) {
+            snprintf(out, size, "%s", point);
+            break;
+        }
+    }
+    fclose(f);
+}
+
+/* Move the group into the system cell's cgroup (DESIGN.md section 1) once the API worker has made it
+ * (kukeond/ctl_reconcile.c): this process and every member, so members started later are born in
+ * it. Until the cell exists (no kuke init yet, or no system hierarchy) it is tried again. */
+static void kd_join_system_cell(struct kd_state *st)
+{
+    if (st->in_system_cell)
+        return;
+    const struct kk_config *cfg = st->cfg;
+    struct kk_derive_config dcfg = {
+        .run_path = cfg->run_path, .ns_suffix = cfg->ns_suffix, .cgroup_root = cfg->cgroup_root};
+    struct kk_derive_names names = {KK_SYSTEM_REALM, KK_SYSTEM_SPACE, KK_SYSTEM_STACK, KK_SYSTEM_CELL, NULL};
+    struct kk_derived d;
+    struct kk_err err = {0};
+    char mount[PATH_MAX], procs[PATH_MAX + KK_DERIVE_PATH_SIZE + 32];
+    kd_cgroup2_mount(mount, sizeof(mount));
+    if (mount[0] == '\0' || kk_derive(&names, &dcfg, &d, &err) < 0)
+        return;
+    if (snprintf(procs, sizeof(procs), "%s%s/cgroup.procs", mount, d.cgroup_path) >= (int)sizeof(procs))
+        return;
+    int fd = open(procs, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return; /* not made yet */
+    pid_t pids[1 + KD_NMEMBERS];
+    int n = 0;
+    pids[n++] = getpid();
+    for (int m = 0; m < KD_NMEMBERS; m++)
+        if (st->child[m].pid > 0)
+            pids[n++] = st->child[m].pid;
+    bool ok = true;
+    for (int i = 0; i < n; i++) {
+        char buf[32];
+        int len = snprintf(buf, sizeof(buf), "%d\n", (int)pids[i]);
+        if (write(fd, buf, (size_t)len) != len && errno != ESRCH) {
+            kk_warn("moving pid %d into %s: %s", (int)pids[i], procs, strerror(errno));
+            ok = false;
+        }
+    }
+    close(fd);
+    /* Tried once the cgroup is there: a refusal (a controller in its subtree_control, a host that
+     * will not move us) is said above, not every 2 s. */
+    st->in_system_cell = true;
+    if (ok)
+        kk_info("the group runs in the system cell's cgroup %s", d.cgroup_path);
+}
 
 static long kd_now_ms(void)
 {
@@ -315,7 +388,9 @@ static void kd_flush_line(struct kd_child *c, const char *name)
     char esc[sizeof(c->line) * 2];
     kk_log_escape(c->line, esc, sizeof(esc));
     /* The label comes from the pipe the bytes arrived on, never from what the line claims. */
-    kk_log(KK_LOG_INFO, "[%s pid=%d] %s", name, (int)c->pid, esc);
+    /* Under systemd each member's line is its own journal entry, named by the member. */
+    if (!kd_journal_wanted() || kd_journal_relay_line(KD_JOURNAL_SOCKET, name, c->pid, esc) < 0)
+        kk_log(KK_LOG_INFO, "[%s pid=%d] %s", name, (int)c->pid, esc);
     c->len = 0;
 }
 
@@ -463,7 +538,7 @@ int kukeond_supervise(const struct kk_config *cfg, struct kk_err *err)
 
     int exit_code = 0;
     long backoff_ms = 250, restart_at = 0, started_at = 0;
-    bool running = false, stopping = false;
+    bool running = false, stopping = false, notified = false;
     while (!stopping) {
         if (!running && kd_now_ms() >= restart_at) {
             if (kd_start_group(&st, err) < 0) {
@@ -474,6 +549,11 @@ int kukeond_supervise(const struct kk_config *cfg, struct kk_err *err)
             }
             running = true;
             started_at = kd_now_ms();
+            /* systemd (Type=notify): READY=1 once the API answers a Ping; a no-op elsewhere. */
+            if (!notified) {
+                kd_sd_notify_ready_async(cfg->socket, 60000);
+                notified = true;
+            }
         }
         struct pollfd pfd[2 + 2 * KD_NMEMBERS];
         int map[2 + 2 * KD_NMEMBERS];
@@ -494,7 +574,10 @@ int kukeond_supervise(const struct kk_config *cfg, struct kk_err *err)
             pfd[n] = (struct pollfd){.fd = st.broker_fd, .events = POLLIN};
             map[n++] = 200;
         }
-        int timeout = running ? -1 : (int)(restart_at - kd_now_ms());
+        /* While the group is not in its cell yet, look again every 2 s. */
+        if (running)
+            kd_join_system_cell(&st);
+        int timeout = running ? (st.in_system_cell ? -1 : 2000) : (int)(restart_at - kd_now_ms());
         if (timeout < -1)
             timeout = 0;
         if (poll(pfd, (nfds_t)n, timeout) < 0 && errno != EINTR) {
@@ -527,6 +610,7 @@ int kukeond_supervise(const struct kk_config *cfg, struct kk_err *err)
             while (read(st.sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
                 if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
                     kk_info("received %s: stopping the group", strsignal((int)si.ssi_signo));
+                    kd_sd_notify("STOPPING=1");
                     stopping = true;
                 }
             }

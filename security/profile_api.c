@@ -1,6 +1,8 @@
 /* The sandbox of the API worker (`kukeond api`): the process that parses what clients send, so
  * the one to assume compromised first. It holds no capability and runs as user kukeon; what it
  * may do is what a poll-driven JSON-RPC server with its state in files needs, nothing more. */
+#include <sched.h>
+
 #include "security/profile.h"
 
 /* Its documents under the run path (/opt/kukeon, owned by kukeon), written by the state store
@@ -51,6 +53,25 @@ static const struct kk_sys_rule api_event_fds_rules[] = {
 static const struct kk_sys_group api_event_fds =
     KK_GROUP("timers and signals as descriptors", api_event_fds_rules);
 
+/* Its threads (kukeond/api.c): a few request workers and the reconcile loop, all started after the
+ * filter is loaded. clone only as a thread: CLONE_THREAD with a shared address space and signal
+ * handlers and no namespace flag, so neither a process nor a namespace can be made; clone3 answers
+ * ENOSYS so glibc's pthread_create falls back to clone, whose flags the filter can read (clone3's
+ * are in memory). The rest is what a new thread does: its robust futex list and rseq area. Its
+ * locks are the futex calls of kk_group_libc_locks; a finished thread's stack is released with
+ * madvise and munmap (kk_group_memory_noexec). */
+#define KK_CLONE_THREAD_MASK                                                                                 \
+    (CLONE_THREAD | CLONE_VM | CLONE_SIGHAND | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |   \
+     CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP)
+static const struct kk_sys_rule api_threads_rules[] = {
+    KK_SYS_IF(clone, KK_ARG_MASKED(0, KK_CLONE_THREAD_MASK, CLONE_THREAD | CLONE_VM | CLONE_SIGHAND)),
+    {.name = "clone3", .nr = SCMP_SYS(clone3), .action = KK_SYS_ENOSYS},
+    KK_SYS(set_robust_list),
+    KK_SYS(rseq),
+};
+static const struct kk_sys_group api_threads =
+    KK_GROUP("request workers and the reconcile loop", api_threads_rules);
+
 static const struct kk_sys_group *const api_groups[] = {
     &kk_group_lifecycle,
     &kk_group_descriptor_io,
@@ -67,24 +88,29 @@ static const struct kk_sys_group *const api_groups[] = {
     &kk_group_unix_sockets,
     &api_file_state,
     &api_event_fds,
+    &api_threads,
 };
 
-/* Beyond kk_forbidden_everywhere: it starts no program and no thread (a single-threaded event
- * loop), so no clone, fork or exec; no namespaces; no mounts; no file owners, links or device
- * nodes, and no mode change by path (chmod follows symlinks; the store's fchmod and fchmodat above
- * take only its own modes); and the path-confined openat2 is not its business. */
+/* Beyond kk_forbidden_everywhere: it starts no program and no process (its threads are clone
+ * with CLONE_THREAD only, above), so no fork, vfork or exec; no namespaces; no mounts; no file
+ * owners, links or device nodes, and no mode change by path (chmod follows symlinks; the store's
+ * fchmod and fchmodat above take only its own modes); and the path-confined openat2 is not its
+ * business. */
 static const char *const api_forbidden[] = {
-    "execve", "execveat", "clone",   "clone3",    "fork",  "vfork",   "unshare",  "setns",
-    "mount",  "umount2",  "chmod",   "fchmodat2", "chown", "fchown",  "fchownat", "lchown",
-    "link",   "linkat",   "symlink", "symlinkat", "mknod", "mknodat",
+    "execve",  "execveat", "fork",      "vfork",     "unshare", "setns",    "mount",
+    "umount2", "chmod",    "fchmodat2", "chown",     "fchown",  "fchownat", "lchown",
+    "link",    "linkat",   "symlink",   "symlinkat", "mknod",   "mknodat",
 };
 
 static const struct kk_rlimit_value api_rlimits[] = {
     /* Clients, the helpers' sockets and documents being written: a bound well above real use that
      * still stops a descriptor leak from starving the host. */
     {RLIMIT_NOFILE, 4096},
-    /* It never forks or starts a thread; with 0, a hole in the filter would still not give it one. */
-    {RLIMIT_NPROC, 0},
+    /* Counts every task of user kukeon on the host: this worker's six threads (main, 4 workers,
+     * reconcile), a worker of a restarting group still exiting, and other kukeond groups on the
+     * same host (test runs start private ones side by side). A bound on a runaway, not a count of
+     * what it needs; forking is the filter's to refuse. */
+    {RLIMIT_NPROC, 256},
     /* State documents are small; 1 GiB stops a runaway write long before the disk is full. */
     {RLIMIT_FSIZE, 1ULL << 30},
     /* A core file would hold clients' requests and tokens. */
