@@ -284,6 +284,9 @@ struct ctrd_spec_input {
 };
 /* Build the runtime spec JSON (malloc'd, NUL-terminated). Pure. */
 int ctrd_spec_build(const struct ctrd_spec_input *in, char **json_out, size_t *len, struct kk_err *err);
+/* Whether kuketty, the terminal relay, is installed beside kuke-ctrd (found at program start): then
+ * an attachable container runs under it, and its task's own stdio is the log file, as any other's. */
+bool ctrd_spec_relay_available(void);
 
 /* ---- containers and tasks (ctrd_task.c) --------------------------------------------------------- */
 

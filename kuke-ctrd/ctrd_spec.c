@@ -10,6 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/ttyrelay.h"
 #include "common/util.h"
 #include "ipc/frame.h"
 
@@ -114,6 +119,43 @@ static const char *const ctrd_never_sources[] = {
 };
 /* Mount targets that would let a container reshape its own kernel interfaces. */
 static const char *const ctrd_never_targets[] = {"/", "/proc", "/sys", "/dev"};
+
+/* The terminal relay of attachable containers (kuketty, docs/terminals.md): the binary installed
+ * next to kuke-ctrd, found once at program start — before the sandbox, which allows no readlink —
+ * and never taken from a request. Empty when it is not installed: attachable containers then get the
+ * raw stdio FIFOs of docs/ctrd.md and no terminal. */
+static char ctrd_relay_host[PATH_MAX];
+
+__attribute__((constructor)) static void ctrd_relay_find(void)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0)
+        return;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash == NULL)
+        return;
+    *slash = '\0';
+    char path[PATH_MAX];
+    struct stat st;
+    if ((size_t)snprintf(path, sizeof(path), "%s/kuketty", self) < sizeof(path) && stat(path, &st) == 0 &&
+        S_ISREG(st.st_mode) && (st.st_mode & 0111) != 0)
+        memcpy(ctrd_relay_host, path, sizeof(path));
+}
+
+/* Whether attachable containers run under the relay (ctrd_task.c then gives their task the log file
+ * for its own stdio, as any other container's: the terminal is the relay's). */
+bool ctrd_spec_relay_available(void)
+{
+    return ctrd_relay_host[0] != '\0';
+}
+
+/* Whether req's container runs under the relay. */
+static bool ctrd_relayed(const Kukeon__Ipc__Ctrd__ContainerCreate *req)
+{
+    return req->attachable && ctrd_relay_host[0] != '\0';
+}
 
 static int ctrd_refuse(struct ctrd_refusal *r, uint32_t reason, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -408,6 +450,12 @@ static void ctrd_env_set(json_t *env, const char *kv, bool keep_existing)
 static int ctrd_build_argv(const struct ctrd_spec_input *in, json_t *args, struct kk_err *err)
 {
     const Kukeon__Ipc__Ctrd__ContainerCreate *req = in->req;
+    /* An attachable container's PID 1 is the relay; the workload's argv follows "--". */
+    if (ctrd_relayed(req)) {
+        json_array_append_new(args, json_string(KK_TTY_RELAY_IN_CONTAINER));
+        json_array_append_new(args, json_string("--"));
+    }
+    size_t before = json_array_size(args);
     if (req->command[0] != '\0') {
         json_array_append_new(args, json_string(req->command));
         for (size_t i = 0; i < req->n_args; i++)
@@ -429,7 +477,7 @@ static int ctrd_build_argv(const struct ctrd_spec_input *in, json_t *args, struc
             }
         }
     }
-    if (json_array_size(args) == 0)
+    if (json_array_size(args) == before)
         return kk_error(err, KK_ERR_INVALID, 0,
                         "container \"%s\": no command given and image \"%s\" has no Entrypoint or Cmd",
                         in->d->container, req->image);
@@ -547,6 +595,15 @@ static json_t *ctrd_mounts_json(const struct ctrd_spec_input *in)
     if (req->etc_hostname) {
         snprintf(src, sizeof(src), "%s/etc-hostname", in->d->metadata_dir);
         json_array_append_new(a, ctrd_mount("/etc/hostname", "bind", src, ro_bind, KK_ARRAY_SIZE(ro_bind)));
+    }
+    if (ctrd_relayed(req)) {
+        /* The relay read-only; its directory of the run path (socket, capture, log) read-write. The
+         * controller makes that directory before the start (kukeond/ctl_attach.c). */
+        json_array_append_new(a, ctrd_mount(KK_TTY_RELAY_IN_CONTAINER, "bind", ctrd_relay_host, ro_bind,
+                                            KK_ARRAY_SIZE(ro_bind)));
+        snprintf(src, sizeof(src), "%s/tty", in->d->container_dir);
+        json_array_append_new(
+            a, ctrd_mount(KK_TTY_DIR_IN_CONTAINER, "bind", src, rw_bind, KK_ARRAY_SIZE(rw_bind)));
     }
     for (size_t i = 0; i < req->n_mounts; i++) {
         const Kukeon__Ipc__Ctrd__Mount *m = req->mounts[i];

@@ -193,7 +193,8 @@ int ctrd_container_create(struct ctrd *c, const Kukeon__Ipc__Ctrd__ContainerCrea
             return -1;
     char log_path[KK_DERIVE_PATH_SIZE + 16];
     snprintf(log_path, sizeof(log_path), "%s/log", d->container_dir);
-    if (ctrd_no_symlinks(req->attachable ? d->container_dir : log_path, false, "log path", r) < 0)
+    if (ctrd_no_symlinks(req->attachable && !ctrd_spec_relay_available() ? d->container_dir : log_path, false,
+                         "log path", r) < 0)
         return -1;
     struct ctrd_device devices[16];
     if (req->n_devices > KK_ARRAY_SIZE(devices)) {
@@ -326,7 +327,7 @@ int ctrd_container_create(struct ctrd *c, const Kukeon__Ipc__Ctrd__ContainerCrea
         return -1;
     out->id = strdup(d->ctrd_id);
     out->ns = strdup(ns);
-    out->log_path = strdup(req->attachable ? "" : log_path);
+    out->log_path = strdup(req->attachable && !ctrd_spec_relay_available() ? "" : log_path);
     return 0;
 }
 
@@ -359,7 +360,7 @@ int ctrd_task_start(struct ctrd *c, const struct kk_derived *d, uint32_t *pid, s
     if (ctrd_container_get(conn, ns, d->ctrd_id, &ct, err) < 0)
         return -1;
     const char *att = ctrd_label(ct->container->labels, ct->container->n_labels, L_ATTACHABLE);
-    bool attachable = att != NULL && strcmp(att, "true") == 0;
+    bool attachable = att != NULL && strcmp(att, "true") == 0 && !ctrd_spec_relay_available();
     protobuf_c_message_free_unpacked(&ct->base, NULL);
 
     Containerd__Services__Tasks__V1__GetResponse *t = NULL;

@@ -1,0 +1,352 @@
+/* kuke run (kukeon-reference.md 2.8): create-or-attach in one command. Exactly one source: an
+ * existing cell's name (started when it is not running, then attached), -f FILE|- (one Cell
+ * document: created and started unless a cell of its name exists), or --image REF [--command C] (a
+ * new cell with one attachable container "main"). CreateCell creates and starts; then, unless
+ * -d, kuke attaches to the container the reference's precedence picks (--container, spec.tty.default,
+ * the only non-root attachable one). A workload that ended before the attach shows its output from
+ * the capture file instead. --rm sets spec.autoDelete; when the attach ends because the workload
+ * ended, kuke also kills and deletes the cell itself rather than waiting for the daemon's reconcile
+ * (a ^]^] detach leaves it running). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "kuke/client.h"
+#include "kuke/cmds.h"
+#include "kuke/terminal.h"
+#include "kukeond/doc.h"
+#include "kukeond/manifest.h"
+
+#define RUN_FILE_MAX (4u * 1024 * 1024)
+
+static int read_source(const char *path, char **buf, size_t *len, struct kk_err *err)
+{
+    int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return kk_error(err, KK_ERR_INVALID, errno, "reading %s", path);
+    size_t cap = 65536, n = 0;
+    char *b = malloc(cap);
+    for (;;) {
+        if (b == NULL || n + 1 >= RUN_FILE_MAX) {
+            free(b);
+            if (fd != STDIN_FILENO)
+                close(fd);
+            return kk_error(err, KK_ERR_INVALID, 0, "%s: more than %u bytes, or out of memory", path,
+                            RUN_FILE_MAX);
+        }
+        if (n + 1 >= cap) {
+            char *nb = realloc(b, cap * 2);
+            if (nb == NULL) {
+                free(b);
+                b = NULL;
+                continue;
+            }
+            b = nb;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, b + n, cap - n - 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int e = errno;
+            free(b);
+            if (fd != STDIN_FILENO)
+                close(fd);
+            return kk_error(err, KK_ERR_INVALID, e, "reading %s", path);
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    if (fd != STDIN_FILENO)
+        close(fd);
+    b[n] = '\0';
+    *buf = b;
+    *len = n;
+    return 0;
+}
+
+/* --env K=V, every one given, into the attachable containers' env (after their own: the last wins). */
+static int add_env(const struct kuke_ctx *ctx, json_t *doc, struct kk_err *err)
+{
+    json_t *cs = json_object_get(json_object_get(doc, "spec"), "containers");
+    for (int i = 0; i < ctx->nset; i++) {
+        if (strcmp(ctx->set[i].name, "env") != 0)
+            continue;
+        const char *kv = ctx->set[i].value;
+        const char *eq = strchr(kv, '=');
+        if (eq == NULL || eq == kv)
+            return kk_error(err, KK_ERR_INVALID, 0, "--env \"%s\" is not KEY=VALUE", kv);
+        size_t j;
+        json_t *c;
+        json_array_foreach(cs, j, c)
+        {
+            if (!kk_json_bool(c, "attachable"))
+                continue;
+            json_t *env = json_object_get(c, "env");
+            if (!json_is_array(env)) {
+                env = json_array();
+                json_object_set_new(c, "env", env);
+            }
+            json_array_append_new(env, json_string(kv));
+        }
+    }
+    return 0;
+}
+
+/* The document of --image REF [--command C]: one attachable container "main", the command split on
+ * blanks into command and args (as kuke create cell). */
+static json_t *image_doc(const char *name, const char *image, const char *command,
+                         const struct kuke_term_scope *s)
+{
+    json_t *c = json_pack("{s:s, s:s, s:b}", "id", "main", "image", image, "attachable", 1);
+    json_t *argv = json_array();
+    char buf[KUKE_ARG_MAX];
+    snprintf(buf, sizeof(buf), "%s", command != NULL ? command : "");
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, " \t", &save); tok != NULL; tok = strtok_r(NULL, " \t", &save)) {
+        if (json_object_get(c, "command") == NULL)
+            json_object_set_new(c, "command", json_string(tok));
+        else
+            json_array_append_new(argv, json_string(tok));
+    }
+    if (json_array_size(argv) > 0)
+        json_object_set(c, "args", argv);
+    json_decref(argv);
+    json_t *doc = kuke_request_doc_at(kuke_kind(KUKE_CELL), name, s->realm, s->space, s->stack);
+    json_object_set_new(json_object_get(doc, "spec"), "containers", json_pack("[o]", c));
+    return doc;
+}
+
+static int cell_method(const struct kuke_ctx *ctx, const char *method, json_t *doc, struct kk_err *err)
+{
+    json_t *args = json_pack("{s:O}", "Doc", doc);
+    json_t *reply = NULL;
+    int rc = args == NULL ? kk_error(err, KK_ERR_INTERNAL, 0, "out of memory")
+                          : kuke_api_call(ctx, method, args, &reply, err);
+    json_decref(args);
+    json_decref(reply);
+    return rc;
+}
+
+/* method with the request document of the cell name in s. */
+static int cell_named(const struct kuke_ctx *ctx, const char *method, const char *name,
+                      const struct kuke_term_scope *s, struct kk_err *err)
+{
+    json_t *doc = kuke_request_doc_at(kuke_kind(KUKE_CELL), name, s->realm, s->space, s->stack);
+    int rc =
+        doc == NULL ? kk_error(err, KK_ERR_INTERNAL, 0, "out of memory") : cell_method(ctx, method, doc, err);
+    json_decref(doc);
+    return rc;
+}
+
+/* Attach; a workload that has already ended (no relay to attach to) shows its captured output. */
+static int run_attach(const struct kuke_ctx *ctx, const char *cell, const char *container,
+                      const struct kuke_term_scope *s, enum kk_tty_end *end, struct kk_err *err)
+{
+    struct kk_err aerr = {0};
+    /* The relay makes its socket a moment after the start: a short wait for it. */
+    for (int attempt = 0; attempt < 10; attempt++) {
+        if (kuke_term_attach(ctx, cell, container, s, end, &aerr) == 0)
+            return 0;
+        if (aerr.kind == KK_ERR_PERMISSION || aerr.kind == KK_ERR_NOT_FOUND)
+            break;
+        usleep(100 * 1000);
+    }
+    char path[PATH_MAX];
+    struct kk_err lerr;
+    if (kuke_term_log_path(ctx, cell, container, s, path, sizeof(path), &lerr) < 0 ||
+        kuke_term_print(path, cell, container, false, &lerr) < 0) {
+        *err = aerr;
+        return -1;
+    }
+    *end = KK_TTY_END_CLOSED;
+    return 0;
+}
+
+const struct kuke_opt kuke_run_opts[] = {
+    {"file", 'f', KUKE_OPT_STRING, NULL,
+     "one Cell document to create (or attach to, when it exists); - reads stdin"},
+    {"image", 0, KUKE_OPT_STRING, NULL, "image of a new cell's one attachable container \"main\""},
+    {"command", 0, KUKE_OPT_STRING, NULL, "with --image: the command, split on blanks"},
+    {"name", 0, KUKE_OPT_STRING, NULL,
+     "name of the new cell (default: from the image, with a random suffix)"},
+    {"detach", 'd', KUKE_OPT_BOOL, NULL, "start and do not attach"},
+    {"rm", 0, KUKE_OPT_BOOL, NULL, "delete the cell when its workload exits (spec.autoDelete)"},
+    {"env", 0, KUKE_OPT_STRING, NULL, "KEY=VALUE for the attachable container (repeatable)"},
+    {"container", 0, KUKE_OPT_STRING, NULL, "container to attach to"},
+    {"from-blueprint", 0, KUKE_OPT_STRING, NULL, "not supported yet"},
+    {"from-config", 0, KUKE_OPT_STRING, NULL, "not supported yet"},
+    {"clone", 0, KUKE_OPT_STRING, NULL, "not supported yet"},
+    {"realm", 0, KUKE_OPT_STRING, NULL, "realm of the cell (default \"default\")"},
+    {"space", 0, KUKE_OPT_STRING, NULL, "space of the cell (default \"default\")"},
+    {"stack", 0, KUKE_OPT_STRING, NULL, "stack of the cell (default \"default\")"},
+    {0},
+};
+
+int kuke_cmd_run(struct kuke_ctx *ctx, struct kk_err *err)
+{
+    const char *file = kuke_flag(ctx, "file");
+    const char *image = kuke_flag(ctx, "image");
+    const char *command = kuke_flag(ctx, "command");
+    const char *name_flag = kuke_flag(ctx, "name");
+    bool detach = kuke_flag_bool(ctx, "detach"), rm = kuke_flag_bool(ctx, "rm");
+    int sources = (ctx->nargs > 0) + (file != NULL) + (image != NULL);
+    static const char *const unsupported[] = {"from-blueprint", "from-config", "clone"};
+    for (size_t i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++)
+        if (kuke_flag(ctx, unsupported[i]) != NULL)
+            return kk_error(err, KK_ERR_INVALID, 0,
+                            "--%s is not supported by this kuke yet: use --image REF, -f FILE or a cell name",
+                            unsupported[i]);
+    if (ctx->nargs > 1)
+        return kk_error(err, KK_ERR_INVALID, 0, "accepts at most 1 arg(s), received %d", ctx->nargs);
+    if (sources != 1)
+        return kk_error(err, KK_ERR_INVALID, 0,
+                        "run needs exactly one source: a cell name, -f FILE|-, or --image REF [--command C]");
+    if (command != NULL && image == NULL)
+        return kk_error(err, KK_ERR_INVALID, 0, "--command goes with --image");
+    struct kuke_term_scope s;
+    if (kuke_term_scope(ctx, "RUN", &s, err) < 0)
+        return -1;
+
+    char name[KUKE_ARG_MAX];
+    json_t *doc = NULL;
+    if (ctx->nargs == 1) {
+        snprintf(name, sizeof(name), "%s", ctx->args[0]);
+    } else if (file != NULL) {
+        char *buf = NULL;
+        size_t len = 0;
+        json_t *docs = NULL;
+        if (read_source(file, &buf, &len, err) < 0)
+            return -1;
+        int rc = kk_manifest_parse(buf, len, &docs, err);
+        free(buf);
+        if (rc < 0)
+            return -1;
+        if (json_array_size(docs) != 1 || strcmp(kk_json_str(json_array_get(docs, 0), "kind") != NULL
+                                                     ? kk_json_str(json_array_get(docs, 0), "kind")
+                                                     : "",
+                                                 "Cell") != 0) {
+            json_decref(docs);
+            return kk_error(err, KK_ERR_INVALID, 0, "%s: kuke run -f takes exactly one Cell document", file);
+        }
+        doc = json_incref(json_array_get(docs, 0));
+        json_decref(docs);
+        json_t *meta = json_object_get(doc, "metadata");
+        json_t *spec = json_object_get(doc, "spec");
+        if (!json_is_object(meta) || !json_is_object(spec)) {
+            json_decref(doc);
+            return kk_error(err, KK_ERR_INVALID, 0, "%s: the Cell needs metadata and spec", file);
+        }
+        if (name_flag != NULL)
+            json_object_set_new(meta, "name", json_string(name_flag));
+        /* Scope flags fill what the document leaves empty. */
+        const char *keys[3] = {"realmId", "spaceId", "stackId"};
+        const char *vals[3] = {s.realm, s.space, s.stack};
+        for (int i = 0; i < 3; i++) {
+            const char *v = kk_json_str(spec, keys[i]);
+            if (v == NULL || v[0] == '\0')
+                json_object_set_new(spec, keys[i], json_string(vals[i]));
+            else if (i == 0)
+                snprintf(s.realm, sizeof(s.realm), "%s", v);
+            else if (i == 1)
+                snprintf(s.space, sizeof(s.space), "%s", v);
+            else
+                snprintf(s.stack, sizeof(s.stack), "%s", v);
+        }
+        snprintf(name, sizeof(name), "%s", kk_doc_name(doc));
+    } else {
+        if (name_flag != NULL) {
+            snprintf(name, sizeof(name), "%s", name_flag);
+        } else {
+            char prefix[128];
+            unsigned char r[3] = {0};
+            kuke_cell_name_prefix(image, prefix, sizeof(prefix));
+            if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+                return kk_error(err, KK_ERR_INTERNAL, 0, "reading random bytes for a cell name");
+            snprintf(name, sizeof(name), "%s-%02x%02x%02x", prefix, r[0], r[1], r[2]);
+        }
+        doc = image_doc(name, image, command, &s);
+    }
+
+    json_t *cell = NULL;
+    bool running = true;
+    if (kuke_term_get_cell(ctx, name, &s, &cell, &running, err) < 0) {
+        json_decref(doc);
+        return -1;
+    }
+    if (cell == NULL && doc == NULL)
+        return kk_error(
+            err, KK_ERR_NOT_FOUND, 0,
+            "cell \"%s\" does not exist in stack \"%s\"/\"%s\"/\"%s\"; run it from a source: -f FILE or "
+            "--image REF",
+            name, s.realm, s.space, s.stack);
+    if (cell == NULL) {
+        if (rm)
+            json_object_set_new(json_object_get(doc, "spec"), "autoDelete", json_true());
+        if (add_env(ctx, doc, err) < 0 || cell_method(ctx, "CreateCell", doc, err) < 0) {
+            json_decref(doc);
+            return -1;
+        }
+    } else {
+        const char *state = kk_json_str(json_object_get(cell, "status"), "state");
+        bool ready =
+            state != NULL && (strcmp(state, "Ready") == 0 || strcmp(state, "Degraded") == 0) && running;
+        if (doc != NULL && image != NULL) {
+            json_decref(doc);
+            json_decref(cell);
+            return kk_error(err, KK_ERR_EXISTS, 0, "cell \"%s\" already exists; attach with kuke run %s",
+                            name, name);
+        }
+        if (!ready && cell_named(ctx, "StartCell", name, &s, err) < 0) {
+            json_decref(doc);
+            json_decref(cell);
+            return -1;
+        }
+    }
+    json_decref(cell);
+    json_decref(doc);
+    if (kuke_term_get_cell(ctx, name, &s, &cell, NULL, err) < 0)
+        return -1;
+    if (cell == NULL)
+        return kk_error(err, KK_ERR_NOT_FOUND, 0, "cell \"%s\" disappeared after its start", name);
+    if (detach) {
+        json_decref(cell);
+        printf("Cell \"%s\" is running (realm \"%s\", space \"%s\", stack \"%s\")\n", name, s.realm, s.space,
+               s.stack);
+        return 0;
+    }
+    char container[KUKE_ARG_MAX];
+    int rc = kuke_term_pick(cell, kuke_flag(ctx, "container"), true, container, err);
+    if (rc < 0) {
+        json_decref(cell);
+        return rc;
+    }
+    enum kk_tty_end end = KK_TTY_END_CLOSED;
+    rc = run_attach(ctx, name, container, &s, &end, err);
+    if (rm && (rc < 0 || end == KK_TTY_END_CLOSED)) {
+        /* The daemon's reconcile may have deleted it already (autoDelete, Exited). */
+        struct kk_err kerr;
+        json_t *still = NULL;
+        fflush(stdout);
+        if (kuke_term_get_cell(ctx, name, &s, &still, NULL, &kerr) == 0 && still != NULL) {
+            cell_named(ctx, "KillCell", name, &s, &kerr);
+            json_decref(still);
+            still = NULL;
+            if (cell_named(ctx, "DeleteCell", name, &s, &kerr) < 0 &&
+                kuke_term_get_cell(ctx, name, &s, &still, NULL, &kerr) == 0 && still != NULL)
+                fprintf(stderr,
+                        "kuke: warning: deleting cell \"%s\" (--rm): %s; the daemon deletes it once it has "
+                        "exited\n",
+                        name, kerr.msg);
+        }
+        json_decref(still);
+    }
+    json_decref(cell);
+    return rc;
+}
