@@ -4,9 +4,10 @@
 #   make             build everything into $(BUILD)
 #   make check       build and run the whole test suite (unit + integration)
 #   make check SANITIZE=address,undefined
-#   make install PREFIX=/usr/local DESTDIR=
+#   make install PREFIX=/usr/local DESTDIR=     (make uninstall removes exactly that)
+#   make deb         the Debian package, in $(BUILD)/deb
 #   make demo        deps, build and a first run of the product
-#   make fuzz        build the libFuzzer targets (clang)
+#   make fuzz        build the libFuzzer targets (clang) and run each for FUZZ_SECONDS (60)
 #   make clean
 
 CC       ?= cc
@@ -98,9 +99,9 @@ INTEG_TESTS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(w
 # Small programs the tests run (sandbox probes and the like).
 TEST_TOOLS  := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tools/*.c))
 
-BINARIES := $(addprefix $(BIN)/,$(PROGRAMS_BIN)) $(addprefix $(LIBEXEC)/,$(PROGRAMS_LIBEXEC)) $(LIBEXEC)/kukepause
+BINARIES := $(addprefix $(BIN)/,$(PROGRAMS_BIN)) $(addprefix $(LIBEXEC)/,$(PROGRAMS_LIBEXEC)) $(LIBEXEC)/kukepause $(LIBEXEC)/kuketty
 
-.PHONY: all deps check check-run check-build unit integration demo install uninstall clean fuzz format help
+.PHONY: all deps check check-run check-build unit integration demo install uninstall clean fuzz format help deb
 .DEFAULT_GOAL := all
 # Generated sources and test objects are not throwaway intermediates: keep them between builds.
 .SECONDARY:
@@ -108,7 +109,7 @@ BINARIES := $(addprefix $(BIN)/,$(PROGRAMS_BIN)) $(addprefix $(LIBEXEC)/,$(PROGR
 all: $(BINARIES)
 
 help:
-	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,11p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@scripts/deps.sh
@@ -177,6 +178,13 @@ $(LIBEXEC)/kukepause: kukepause/main.c
 	@echo "  LD      $@ (static)"
 	@$(CC) -std=gnu11 -O2 -g0 $(WARN) -D_FORTIFY_SOURCE=2 -fstack-protector-strong -static -o $@ $<
 
+# kuketty is PID 1 of every attachable container (docs/terminals.md): static, like kukepause.
+KUKETTY_SRCS := kuketty/main.c common/ttyrelay.c common/err.c
+$(LIBEXEC)/kuketty: $(KUKETTY_SRCS) common/ttyrelay.h common/err.h
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@ (static)"
+	@$(CC) -std=gnu11 -D_GNU_SOURCE -I. -O2 -g0 $(WARN) -D_FORTIFY_SOURCE=2 -fstack-protector-strong -static -o $@ $(KUKETTY_SRCS)
+
 # ---- tests -------------------------------------------------------------------------------------
 $(BUILD)/tests/%: $(OBJ)/tests/%.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)
@@ -203,9 +211,17 @@ integration: check-build
 
 # ---- fuzzing (clang + libFuzzer) ---------------------------------------------------------------
 FUZZ_BUILD := build-fuzz
+# Each target runs for FUZZ_SECONDS (default 60) from its seed corpus; a crash stops with its input.
+FUZZ_SECONDS ?= 60
 fuzz:
 	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang SANITIZE=address,undefined \
 	    CFLAGS="-fsanitize=fuzzer-no-link" fuzz-targets
+	@for t in $(FUZZ_BUILD)/fuzz/fuzz_*; do \
+	    echo "  FUZZ    $$t ($(FUZZ_SECONDS) s)"; mkdir -p $(FUZZ_BUILD)/corpus/$${t##*/}; \
+	    $$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $(FUZZ_BUILD)/corpus/$${t##*/} \
+	        >$(FUZZ_BUILD)/$${t##*/}.log 2>&1; rc=$$?; tail -n 2 $(FUZZ_BUILD)/$${t##*/}.log; \
+	    [ $$rc -eq 0 ] || { echo "$$t failed: see $(FUZZ_BUILD)/$${t##*/}.log"; exit 1; }; \
+	done
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 .PHONY: fuzz-targets
 fuzz-targets: $(FUZZ_TARGETS)
@@ -220,15 +236,65 @@ demo:
 	@$(MAKE) --no-print-directory all
 	@scripts/demo.sh $(BUILD)
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/kukeon
-	install -m 0755 $(addprefix $(BIN)/,$(PROGRAMS_BIN)) $(DESTDIR)$(PREFIX)/bin/
-	install -m 0755 $(addprefix $(LIBEXEC)/,$(PROGRAMS_LIBEXEC)) $(LIBEXEC)/kukepause $(DESTDIR)$(PREFIX)/libexec/kukeon/
+# Install layout (dist/install.sh keeps a manifest, so uninstall removes exactly what install put):
+#   $(PREFIX)/bin/{kuke,kukeond}   $(PREFIX)/libexec/kukeon/{kuke-cgd,kuke-netd,kuke-ctrd,kukepause,kuketty}
+#   $(UNITDIR)/kukeond.service     $(MANDIR)/man{1,5,8}/...   bash, zsh and fish completions
+#   $(SYSCONFDIR)/kukeon/kukeond.yaml (kept if present)   $(SYSCONFDIR)/logrotate.d/kukeon
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+MANDIR     ?= $(PREFIX)/share/man
+SHARE      := $(BUILD)/share
+INSTALL_ENV = DESTDIR='$(DESTDIR)' PREFIX='$(PREFIX)' SYSCONFDIR='$(SYSCONFDIR)' UNITDIR='$(UNITDIR)' \
+              MANDIR='$(MANDIR)' BUILD='$(BUILD)'
+
+# Manual pages from one source each: kuke(1) and kuke-<verb>(1) from kuke's command table (the one
+# --help prints), kukeond(8)'s OPTIONS from 'kukeond --help', the rest hand-written in man/.
+MAN_STAMP := $(SHARE)/man/.stamp
+$(MAN_STAMP): $(BIN)/kuke $(BIN)/kukeond $(wildcard man/*) dist/flags2roff.awk
+	@echo "  MAN     $(SHARE)/man"
+	@rm -rf $(SHARE)/man && mkdir -p $(SHARE)/man/man1 $(SHARE)/man/man5 $(SHARE)/man/man8
+	@$(BIN)/kuke __man $(SHARE)/man/man1
+	@$(BIN)/kukeond --help | awk -f dist/flags2roff.awk >$(SHARE)/man/kukeond.options
+	@sed -e 's|@VERSION@|$(VERSION)|' -e '/@OPTIONS@/{r $(SHARE)/man/kukeond.options' -e 'd}' \
+	    man/kukeond.8.in >$(SHARE)/man/man8/kukeond.8
+	@rm -f $(SHARE)/man/kukeond.options
+	@cp man/*.8 $(SHARE)/man/man8/ && cp man/*.5 $(SHARE)/man/man5/
+	@touch $@
+
+# Completions come from the built kuke ('kuke autocomplete <shell>'); a shell kuke cannot write one
+# for yet is left out of the install, said loudly.
+COMP_STAMP := $(SHARE)/completions/.stamp
+$(COMP_STAMP): $(BIN)/kuke
+	@mkdir -p $(SHARE)/completions
+	@for sh in bash zsh fish; do \
+	    echo "  COMP    $(SHARE)/completions/kuke.$$sh"; \
+	    if ! $(BIN)/kuke autocomplete $$sh >$(SHARE)/completions/kuke.$$sh.tmp 2>/dev/null || \
+	       [ ! -s $(SHARE)/completions/kuke.$$sh.tmp ]; then \
+	        echo "warning: 'kuke autocomplete $$sh' wrote nothing; no $$sh completion" >&2; \
+	        rm -f $(SHARE)/completions/kuke.$$sh.tmp $(SHARE)/completions/kuke.$$sh; \
+	    else mv $(SHARE)/completions/kuke.$$sh.tmp $(SHARE)/completions/kuke.$$sh; fi; \
+	done
+	@touch $@
+
+.PHONY: man completions
+man: $(MAN_STAMP)
+completions: $(COMP_STAMP)
+
+install: all $(MAN_STAMP) $(COMP_STAMP)
+	@$(INSTALL_ENV) dist/install.sh install
 
 uninstall:
-	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(PROGRAMS_BIN))
-	rm -f $(addprefix $(DESTDIR)$(PREFIX)/libexec/kukeon/,$(PROGRAMS_LIBEXEC) kukepause)
-	-rmdir $(DESTDIR)$(PREFIX)/libexec/kukeon 2>/dev/null
+	@$(INSTALL_ENV) dist/install.sh uninstall
+
+# The Debian package, built from a copy of the tree so that dpkg-buildpackage's output (it writes
+# beside the source directory) lands in $(BUILD)/deb: make deb, then apt-get install ./$(BUILD)/deb/kukeon_*.deb
+DEB_DIR := $(BUILD)/deb
+deb:
+	@rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/kukeon
+	@git ls-files -z --cached --others --exclude-standard | grep -zv '^build' | \
+	    xargs -0 cp --parents -t $(DEB_DIR)/kukeon
+	@cd $(DEB_DIR)/kukeon && dpkg-buildpackage -us -uc -b
+	@ls $(DEB_DIR)/*.deb
 
 format:
 	@clang-format -i $(wildcard */*.c */*.h tests/*/*.c tests/*/*.h)
