@@ -82,7 +82,8 @@ static void kuke_help(FILE *out, const struct kuke_cmd *cmd, const struct kuke_o
     if (cmd->subs != NULL) {
         fprintf(out, "\nAvailable Commands:\n");
         for (const struct kuke_cmd *c = cmd->subs; c->name != NULL; c++)
-            fprintf(out, "  %-12s %s\n", c->name, c->summary);
+            if (strncmp(c->name, "__", 2) != 0) /* the build's own (kuke __man), not the user's */
+                fprintf(out, "  %-12s %s\n", c->name, c->summary);
     }
     if (cmd->opts != NULL && cmd->opts[0].name != NULL) {
         fprintf(out, "\nFlags:\n");
@@ -93,8 +94,20 @@ static void kuke_help(FILE *out, const struct kuke_cmd *cmd, const struct kuke_o
     fprintf(out, "  -h, --help                         help for %s\n", cmd->name);
 }
 
+static const struct kuke_cmd *kuke_the_root;
+static const struct kuke_opt *kuke_the_globals;
+
+const struct kuke_cmd *kuke_root_cmd(const struct kuke_opt **global_opts)
+{
+    if (global_opts != NULL)
+        *global_opts = kuke_the_globals;
+    return kuke_the_root;
+}
+
 int kuke_main(const struct kuke_cmd *root, const struct kuke_opt *global_opts, int argc, char **argv)
 {
+    kuke_the_root = root;
+    kuke_the_globals = global_opts;
     static struct kuke_ctx ctx;
     memset(&ctx, 0, sizeof(ctx));
     const struct kuke_cmd *cmd = root;

@@ -55,4 +55,7 @@ const char *kuke_flag_or(const struct kuke_ctx *ctx, const char *name, const cha
 /* Parse argv against the root command and run the verb. Returns the process exit code. */
 int kuke_main(const struct kuke_cmd *root, const struct kuke_opt *global_opts, int argc, char **argv);
 
+/* The command table kuke_main runs (and its global flags), for kuke autocomplete. */
+const struct kuke_cmd *kuke_root_cmd(const struct kuke_opt **global_opts);
+
 #endif

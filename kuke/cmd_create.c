@@ -61,6 +61,8 @@ int kuke_cmd_create(struct kuke_ctx *ctx, struct kk_err *err)
                kk_json_str(spec, "spaceId"));
         create_outcome("metadata", res, "MetadataExistsPost", "Created");
         break;
+    default:
+        break;
     }
     create_outcome("cgroup", res, "CgroupExistsPost", "CgroupCreated");
     json_decref(reply);

@@ -13,13 +13,15 @@ static int delete_or_purge(struct kuke_ctx *ctx, bool purge, struct kk_err *err)
 {
     const struct kuke_kind_info *k = kuke_kind_of(ctx);
     const char *verb = purge ? "PURGE" : "DELETE";
-    char name[KUKE_ARG_MAX], realm[KUKE_ARG_MAX], space[KUKE_ARG_MAX];
+    char name[KUKE_ARG_MAX], realm[KUKE_ARG_MAX], space[KUKE_ARG_MAX], stack[KUKE_ARG_MAX];
     if (kuke_name_arg(ctx, verb, k, true, name, err) < 0 ||
         kuke_scope(ctx, "realm", verb, k, "REALM", "default", realm, err) < 0 ||
-        kuke_scope(ctx, "space", verb, k, "SPACE", "default", space, err) < 0)
+        kuke_scope(ctx, "space", verb, k, "SPACE", "default", space, err) < 0 ||
+        kuke_scope(ctx, "stack", verb, k, "STACK", "default", stack, err) < 0)
         return -1;
-    json_t *args = json_pack("{s:o, s:b, s:b}", "Doc", kuke_request_doc(k, name, realm, space), "Force",
-                             kuke_flag_bool(ctx, "force"), "Cascade", kuke_flag_bool(ctx, "cascade"));
+    json_t *args =
+        json_pack("{s:o, s:b, s:b}", "Doc", kuke_request_doc_at(k, name, realm, space, stack), "Force",
+                  kuke_flag_bool(ctx, "force"), "Cascade", kuke_flag_bool(ctx, "cascade"));
     char method[32];
     snprintf(method, sizeof(method), "%s%s", purge ? "Purge" : "Delete", k->title);
     json_t *reply = NULL;
@@ -42,6 +44,9 @@ static int delete_or_purge(struct kuke_ctx *ctx, bool purge, struct kk_err *err)
         break;
     case KUKE_STACK:
         printf("%s stack \"%s\" from space \"%s\"\n", done, shown, space);
+        break;
+    default:
+        printf("%s cell \"%s\" from stack \"%s\"\n", done, shown, stack);
         break;
     }
     json_t *purged = json_object_get(res, "Purged");

@@ -430,6 +430,15 @@ int kuke_inproc_call(const struct kuke_ctx *ctx, const char *method, json_t *arg
     return 0;
 }
 
+int kuke_inproc_helper(const struct kuke_ctx *ctx, int h, struct kk_config *cfg, struct kk_err *err)
+{
+    if (!ip.ready && inproc_start(ctx, err) < 0)
+        return -1;
+    if (cfg != NULL)
+        *cfg = ip.ctl.cfg;
+    return kk_ctl_helper(&ip.ctl, (enum kk_ctl_helper)h, err);
+}
+
 void kuke_inproc_shutdown(void)
 {
     if (!ip.ready && ip.config_fd < 0)

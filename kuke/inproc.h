@@ -26,6 +26,11 @@ int kuke_server_config(const struct kuke_ctx *ctx, struct kk_config *cfg, struct
 int kuke_inproc_call(const struct kuke_ctx *ctx, const char *method, json_t *args, json_t **reply,
                      struct kk_err *err);
 
+/* The helper socket h (enum kk_ctl_helper) of this process's in-process host, started when it is not
+ * yet, for the verbs that talk to a helper directly (kuke image: images are not served over
+ * kukeonv1). cfg (may be NULL) gets the configuration the host runs with. */
+int kuke_inproc_helper(const struct kuke_ctx *ctx, int h, struct kk_config *cfg, struct kk_err *err);
+
 /* Stop what kuke_inproc_call started: the helpers (their last audit lines written), the relay
  * thread. Safe to call when nothing was started. */
 void kuke_inproc_shutdown(void);

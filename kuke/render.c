@@ -185,3 +185,175 @@ int kuke_print_doc(FILE *out, const json_t *value, enum kuke_output format, stru
     free(text);
     return rc;
 }
+
+/* ---- cells, containers, images, refresh ------------------------------------------------------------ */
+
+const char *const kuke_cell_cols[KUKE_CELL_COLS_WIDE] = {
+    "NAME", "REALM", "SPACE", "STACK", "STATE", "SYNC", "AGE", "CONTAINERS", "BRIDGE", "DIVERGENCE"};
+const char *const kuke_container_cols[KUKE_CONTAINER_COLS_WIDE] = {
+    "NAME", "REALM", "SPACE", "STACK", "CELL", "STATE", "RESTARTS", "AGE", "IMAGE", "EXIT"};
+
+static const char *str_or(const json_t *obj, const char *key, const char *def)
+{
+    const char *v = json_string_value(json_object_get(obj, key));
+    return v != NULL && v[0] != '\0' ? v : def;
+}
+
+void kuke_cell_row(const json_t *cell, const struct timespec *now, struct kuke_row *row)
+{
+    memset(row, 0, sizeof(*row));
+    const json_t *md = json_object_get(cell, "metadata"), *spec = json_object_get(cell, "spec"),
+                 *status = json_object_get(cell, "status");
+    size_t c = 0;
+    row->col[c++] = str_or(md, "name", "");
+    row->col[c++] = str_or(spec, "realmId", "");
+    row->col[c++] = str_or(spec, "spaceId", "");
+    row->col[c++] = str_or(spec, "stackId", "");
+    row->col[c++] = str_or(status, "state", "Unknown");
+    /* SYNC means something only for a cell stamped from a CellConfig. */
+    if (json_object_get(json_object_get(md, "labels"), "kukeon.io/config") != NULL)
+        row->col[c++] = json_is_true(json_object_get(status, "outOfSync")) ? "OutOfSync" : "Synced";
+    else
+        row->col[c++] = "-";
+    kuke_age(str_or(status, "createdAt", NULL), now, row->age, sizeof(row->age));
+    row->col[c++] = row->age;
+    const json_t *cs = json_object_get(status, "containers");
+    size_t ready = 0, i;
+    const json_t *s;
+    json_array_foreach(cs, i, s)
+    {
+        if (strcmp(str_or(s, "state", ""), "Ready") == 0)
+            ready++;
+    }
+    snprintf(row->buf[0], sizeof(row->buf[0]), "%zu/%zu", ready, json_array_size(cs));
+    row->col[c++] = row->buf[0];
+    row->col[c++] = str_or(json_object_get(status, "network"), "bridgeName", "-");
+    row->col[c++] = str_or(status, "outOfSyncReason", "-");
+}
+
+void kuke_container_row(const json_t *container, const struct timespec *now, struct kuke_row *row)
+{
+    memset(row, 0, sizeof(*row));
+    const json_t *md = json_object_get(container, "metadata"), *spec = json_object_get(container, "spec"),
+                 *status = json_object_get(container, "status");
+    size_t c = 0;
+    row->col[c++] = str_or(md, "name", "");
+    row->col[c++] = str_or(spec, "realmId", "");
+    row->col[c++] = str_or(spec, "spaceId", "");
+    row->col[c++] = str_or(spec, "stackId", "");
+    row->col[c++] = str_or(spec, "cellId", "");
+    const char *state = str_or(status, "state", "Unknown");
+    row->col[c++] = state;
+    json_int_t restarts = json_integer_value(json_object_get(status, "restartCount"));
+    snprintf(row->buf[0], sizeof(row->buf[0]), "%lld", (long long)restarts);
+    row->col[c++] = row->buf[0];
+    const char *since = str_or(status, "startTime", NULL);
+    struct timespec t;
+    if (since == NULL || kuke_parse_time(since, &t) < 0 || t.tv_sec <= -62135596800LL)
+        since = str_or(status, "createdAt", NULL);
+    kuke_age(since, now, row->age, sizeof(row->age));
+    row->col[c++] = row->age;
+    row->col[c++] = str_or(spec, "image", "-");
+    if (strcmp(state, "Exited") == 0 || strcmp(state, "Error") == 0) {
+        snprintf(row->buf[1], sizeof(row->buf[1]), "%lld",
+                 (long long)json_integer_value(json_object_get(status, "exitCode")));
+        row->col[c++] = row->buf[1];
+    } else {
+        row->col[c++] = "-";
+    }
+}
+
+json_t *kuke_container_doc(const json_t *cell, const json_t *c)
+{
+    const json_t *cspec = json_object_get(cell, "spec");
+    const char *id = str_or(c, "id", "");
+    json_t *spec = json_deep_copy(c);
+    if (spec == NULL)
+        return NULL;
+    json_object_set_new(spec, "realmId", json_string(str_or(cspec, "realmId", "")));
+    json_object_set_new(spec, "spaceId", json_string(str_or(cspec, "spaceId", "")));
+    json_object_set_new(spec, "stackId", json_string(str_or(cspec, "stackId", "")));
+    json_object_set_new(spec, "cellId", json_string(str_or(json_object_get(cell, "metadata"), "name", "")));
+    json_t *doc = json_pack("{s:s, s:s, s:{s:s}, s:o}", "apiVersion", "v1beta1", "kind", "Container",
+                            "metadata", "name", id, "spec", spec);
+    if (doc == NULL)
+        return NULL;
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(json_object_get(cell, "status"), "containers"), i, s)
+    {
+        if (strcmp(str_or(s, "name", ""), id) == 0 || strcmp(str_or(s, "id", ""), id) == 0) {
+            json_object_set(doc, "status", s);
+            break;
+        }
+    }
+    return doc;
+}
+
+void kuke_size(uint64_t bytes, char *buf, size_t size)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    if (bytes < 1024) {
+        snprintf(buf, size, "%llu B", (unsigned long long)bytes);
+        return;
+    }
+    double v = (double)bytes / 1024.0;
+    size_t u = 0;
+    while (v >= 1024.0 && u + 1 < KK_ARRAY_SIZE(units)) {
+        v /= 1024.0;
+        u++;
+    }
+    snprintf(buf, size, "%.1f %s", v, units[u]);
+}
+
+/* "  Realms: 2 (a, b)": at most five names, then ", ...". */
+static void refresh_line(FILE *out, const char *title, const json_t *names)
+{
+    size_t n = json_array_size(names), i;
+    const json_t *v;
+    fprintf(out, "  %s: %zu", title, n);
+    if (n > 0) {
+        fputs(" (", out);
+        json_array_foreach(names, i, v)
+        {
+            if (i == 5) {
+                fputs(", ...", out);
+                break;
+            }
+            fprintf(out, "%s%s", i > 0 ? ", " : "", json_is_string(v) ? json_string_value(v) : "?");
+        }
+        fputc(')', out);
+    }
+    fputc('\n', out);
+}
+
+int kuke_refresh_print(FILE *out, const json_t *result)
+{
+    static const char *const kinds[] = {"Realms", "Spaces", "Stacks", "Cells", "Containers"};
+    char key[32];
+    fputs("Refreshed metadata status:\n", out);
+    for (size_t k = 0; k < KK_ARRAY_SIZE(kinds); k++) {
+        snprintf(key, sizeof(key), "%sFound", kinds[k]);
+        refresh_line(out, kinds[k], json_object_get(result, key));
+    }
+    fputs("\nUpdated:\n", out);
+    bool any = false;
+    for (size_t k = 0; k < KK_ARRAY_SIZE(kinds); k++) {
+        snprintf(key, sizeof(key), "%sUpdated", kinds[k]);
+        const json_t *u = json_object_get(result, key);
+        if (json_array_size(u) > 0) {
+            refresh_line(out, kinds[k], u);
+            any = true;
+        }
+    }
+    if (!any)
+        fputs("  (none)\n", out);
+    fputs("\nErrors:\n", out);
+    const json_t *errs = json_object_get(result, "Errors");
+    size_t i;
+    const json_t *e;
+    json_array_foreach(errs, i, e) fprintf(out, "  - %s\n", json_is_string(e) ? json_string_value(e) : "?");
+    if (json_array_size(errs) == 0)
+        fputs("  (none)\n", out);
+    return ferror(out) ? -1 : 0;
+}

@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -39,5 +40,41 @@ void kuke_age(const char *created, const struct timespec *now, char *buf, size_t
  * trailing newline; YAML as libyaml emits it (a list is one YAML sequence, as the reference's
  * encoder writes a slice). */
 int kuke_print_doc(FILE *out, const json_t *value, enum kuke_output format, struct kk_err *err);
+
+/* ---- cells and containers (kukeon-reference.md 2.3) ------------------------------------------------ */
+
+/* NAME REALM SPACE STACK STATE SYNC AGE, wide + CONTAINERS BRIDGE DIVERGENCE. */
+#define KUKE_CELL_COLS      7
+#define KUKE_CELL_COLS_WIDE 10
+extern const char *const kuke_cell_cols[KUKE_CELL_COLS_WIDE];
+/* NAME REALM SPACE STACK CELL STATE RESTARTS AGE, wide + IMAGE EXIT. */
+#define KUKE_CONTAINER_COLS      8
+#define KUKE_CONTAINER_COLS_WIDE 10
+extern const char *const kuke_container_cols[KUKE_CONTAINER_COLS_WIDE];
+
+/* One table row: col[i] points into the document or into buf. Valid while both live. */
+struct kuke_row {
+    const char *col[12];
+    char age[24];
+    char buf[4][32];
+};
+
+/* A cell document's row: STATE "Unknown" when unset; SYNC Synced|OutOfSync when the cell carries
+ * the kukeon.io/config label, else "-"; CONTAINERS <ready>/<total> of status.containers; BRIDGE
+ * status.network.bridgeName or "-"; DIVERGENCE status.outOfSyncReason or "-". */
+void kuke_cell_row(const json_t *cell, const struct timespec *now, struct kuke_row *row);
+/* A Container document's row (as kuke_container_doc builds it): RESTARTS status.restartCount, AGE
+ * from status.startTime (else createdAt), IMAGE, EXIT the exit code once Exited or Error, else "-". */
+void kuke_container_row(const json_t *container, const struct timespec *now, struct kuke_row *row);
+/* The Container document of spec c (an element of cell's spec.containers): kind Container,
+ * metadata.name = the container ID, spec = c with realmId/spaceId/stackId/cellId, status = the
+ * cell's status.containers entry for it (matched by name or id), if any. A new reference. */
+json_t *kuke_container_doc(const json_t *cell, const json_t *c);
+
+/* A size as the image table shows it: "512 B", "1.5 KiB", "20.0 MiB", "1.2 GiB". */
+void kuke_size(uint64_t bytes, char *buf, size_t size);
+
+/* The RefreshAll result as kuke refresh prints it (kukeon-reference.md 2.10). */
+int kuke_refresh_print(FILE *out, const json_t *result);
 
 #endif

@@ -12,6 +12,9 @@ static const struct kuke_kind_info kuke_kinds[] = {
     {KUKE_REALM, "realm", "Realm", "Realms", "REALM"},
     {KUKE_SPACE, "space", "Space", "Spaces", "SPACE"},
     {KUKE_STACK, "stack", "Stack", "Stacks", "STACK"},
+    {KUKE_CELL, "cell", "Cell", "Cells", "CELL"},
+    {KUKE_CONTAINER, "container", "Container", "Containers", "CONTAINER"},
+    {KUKE_IMAGE, "image", "Image", "Images", "IMAGE"},
 };
 
 const struct kuke_kind_info *kuke_kind_of(const struct kuke_ctx *ctx)
@@ -20,6 +23,11 @@ const struct kuke_kind_info *kuke_kind_of(const struct kuke_ctx *ctx)
         if (strcmp(ctx->cmd->name, kuke_kinds[i].noun) == 0)
             return &kuke_kinds[i];
     return &kuke_kinds[0];
+}
+
+const struct kuke_kind_info *kuke_kind(enum kuke_kind kind)
+{
+    return &kuke_kinds[kind];
 }
 
 /* Copy s without surrounding whitespace (Go's strings.TrimSpace) into out (KUKE_ARG_MAX bytes). */
@@ -88,6 +96,12 @@ int kuke_name_arg(const struct kuke_ctx *ctx, const char *verb, const struct kuk
 json_t *kuke_request_doc(const struct kuke_kind_info *k, const char *name, const char *realm,
                          const char *space)
 {
+    return kuke_request_doc_at(k, name, realm, space, "default");
+}
+
+json_t *kuke_request_doc_at(const struct kuke_kind_info *k, const char *name, const char *realm,
+                            const char *space, const char *stack)
+{
     json_t *spec = json_object();
     if (spec == NULL)
         return NULL;
@@ -97,8 +111,42 @@ json_t *kuke_request_doc(const struct kuke_kind_info *k, const char *name, const
         json_object_set_new(spec, "spaceId", json_string(space));
         json_object_set_new(spec, "id", json_string(name));
     }
+    if (k->kind >= KUKE_CELL)
+        json_object_set_new(spec, "stackId", json_string(stack));
     return json_pack("{s:s, s:s, s:{s:s}, s:o}", "apiVersion", "v1beta1", "kind", k->title, "metadata",
                      "name", name, "spec", spec);
+}
+
+json_t *kuke_result(json_t *reply)
+{
+    json_t *res = json_object_get(reply, "Result");
+    return json_is_object(res) ? res : reply;
+}
+
+/* A generated cell name's prefix (see cmds.h). */
+int kuke_cell_name_prefix(const char *ref, char *out, size_t size)
+{
+    /* The last path component of the reference, without its digest or tag. */
+    const char *base = strrchr(ref, '/');
+    base = base != NULL ? base + 1 : ref;
+    size_t n = strcspn(base, "@:");
+    size_t o = 0;
+    bool dash = false;
+    for (size_t i = 0; i < n && o + 1 < size; i++) {
+        unsigned char ch = (unsigned char)base[i];
+        if (isalnum(ch)) {
+            if (dash && o > 0 && o + 2 < size)
+                out[o++] = '-';
+            dash = false;
+            out[o++] = (char)tolower(ch);
+        } else {
+            dash = true;
+        }
+    }
+    out[o] = '\0';
+    if (o == 0)
+        snprintf(out, size, "cell");
+    return 0;
 }
 
 /* ---- selectors ----------------------------------------------------------------------------------- */

@@ -11,7 +11,7 @@
 #include "common/err.h"
 #include "kuke/cli.h"
 
-enum kuke_kind { KUKE_REALM = 0, KUKE_SPACE, KUKE_STACK };
+enum kuke_kind { KUKE_REALM = 0, KUKE_SPACE, KUKE_STACK, KUKE_CELL, KUKE_CONTAINER, KUKE_IMAGE };
 
 struct kuke_kind_info {
     enum kuke_kind kind;
@@ -21,8 +21,10 @@ struct kuke_kind_info {
     const char *env;    /* "REALM": KUKE_<VERB>_<env>_<FIELD> */
 };
 
-/* The kind a verb's leaf command names (its cmd->name: "realm", "space" or "stack"). */
+/* The kind a verb's leaf command names (its cmd->name: "realm", "space", "stack", "cell",
+ * "container" or "image"). */
 const struct kuke_kind_info *kuke_kind_of(const struct kuke_ctx *ctx);
+const struct kuke_kind_info *kuke_kind(enum kuke_kind kind);
 
 /* Arguments longer than this are refused before any request is made. */
 #define KUKE_ARG_MAX 1024
@@ -44,6 +46,19 @@ int kuke_name_arg(const struct kuke_ctx *ctx, const char *verb, const struct kuk
 /* The request document {apiVersion, kind, metadata{name}, spec{realmId, spaceId, id}} at the names. */
 json_t *kuke_request_doc(const struct kuke_kind_info *k, const char *name, const char *realm,
                          const char *space);
+
+/* The same with the stack coordinate: a cell's request document also carries spec.stackId (and
+ * spec.id = name). */
+json_t *kuke_request_doc_at(const struct kuke_kind_info *k, const char *name, const char *realm,
+                            const char *space, const char *stack);
+
+/* A reply's Result object, or the reply itself when it has none (the List* methods answer in the
+ * reply). Borrowed. */
+json_t *kuke_result(json_t *reply);
+
+/* The prefix of a generated cell name from an image reference: its last path component without tag
+ * or digest, lower case, runs of other characters as one '-'; "cell" when nothing is left. */
+int kuke_cell_name_prefix(const char *ref, char *out, size_t size);
 
 /* -l/--selector: comma-separated requirements k=v, k==v, k!=v, k (exists), !k (does not exist). */
 #define KUKE_SELECTOR_MAX 16

@@ -198,6 +198,121 @@ static void test_selector(void **state)
     json_decref(doc);
 }
 
+static void test_size(void **state)
+{
+    (void)state;
+    char b[32];
+    kuke_size(0, b, sizeof(b));
+    assert_string_equal(b, "0 B");
+    kuke_size(1023, b, sizeof(b));
+    assert_string_equal(b, "1023 B");
+    kuke_size(1536, b, sizeof(b));
+    assert_string_equal(b, "1.5 KiB");
+    kuke_size(1024 * 1024, b, sizeof(b));
+    assert_string_equal(b, "1.0 MiB");
+    kuke_size((uint64_t)5 * 1024 * 1024 * 1024 / 4, b, sizeof(b));
+    assert_string_equal(b, "1.2 GiB");
+}
+
+static void test_cell_row(void **state)
+{
+    (void)state;
+    struct timespec now = {.tv_sec = 1764446400 + 7200, .tv_nsec = 0}; /* 2025-11-29T22:00:00Z */
+    json_t *cell = json_loads("{\"metadata\": {\"name\": \"web\", \"labels\": {}},"
+                              " \"spec\": {\"realmId\": \"r\", \"spaceId\": \"s\", \"stackId\": \"t\"},"
+                              " \"status\": {\"state\": \"Ready\", \"createdAt\": \"2025-11-29T21:00:00Z\","
+                              " \"network\": {\"bridgeName\": \"k-0011aabb\"},"
+                              " \"containers\": [{\"name\": \"root\", \"state\": \"Ready\"},"
+                              " {\"name\": \"app\", \"state\": \"Exited\"}]}}",
+                              0, NULL);
+    assert_non_null(cell);
+    struct kuke_row row;
+    kuke_cell_row(cell, &now, &row);
+    const char *want[] = {"web", "r", "s", "t", "Ready", "-", "1h", "1/2", "k-0011aabb", "-"};
+    for (size_t i = 0; i < KUKE_CELL_COLS_WIDE; i++)
+        assert_string_equal(row.col[i], want[i]);
+    /* A CellConfig-stamped cell shows SYNC; no status at all shows Unknown, "-" and 0/0. */
+    json_object_set_new(json_object_get(json_object_get(cell, "metadata"), "labels"), "kukeon.io/config",
+                        json_string("c"));
+    json_object_set_new(json_object_get(cell, "status"), "outOfSync", json_true());
+    kuke_cell_row(cell, &now, &row);
+    assert_string_equal(row.col[5], "OutOfSync");
+    json_object_del(cell, "status");
+    kuke_cell_row(cell, &now, &row);
+    assert_string_equal(row.col[4], "Unknown");
+    assert_string_equal(row.col[5], "Synced");
+    assert_string_equal(row.col[6], "-");
+    assert_string_equal(row.col[7], "0/0");
+    assert_string_equal(row.col[8], "-");
+    json_decref(cell);
+}
+
+static void test_container_doc_and_row(void **state)
+{
+    (void)state;
+    struct timespec now = {.tv_sec = 1764446400 + 7200, .tv_nsec = 0};
+    json_t *cell =
+        json_loads("{\"metadata\": {\"name\": \"web\"},"
+                   " \"spec\": {\"realmId\": \"r\", \"spaceId\": \"s\", \"stackId\": \"t\","
+                   " \"containers\": [{\"id\": \"app\", \"image\": \"busybox\"}]},"
+                   " \"status\": {\"containers\": [{\"name\": \"app\", \"state\": \"Error\","
+                   " \"exitCode\": 3, \"restartCount\": 2, \"startTime\": \"2025-11-29T21:59:30Z\"}]}}",
+                   0, NULL);
+    assert_non_null(cell);
+    json_t *doc = kuke_container_doc(
+        cell, json_array_get(json_object_get(json_object_get(cell, "spec"), "containers"), 0));
+    assert_non_null(doc);
+    assert_string_equal(json_string_value(json_object_get(doc, "kind")), "Container");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(doc, "spec"), "cellId")), "web");
+    struct kuke_row row;
+    kuke_container_row(doc, &now, &row);
+    const char *want[] = {"app", "r", "s", "t", "web", "Error", "2", "30s", "busybox", "3"};
+    for (size_t i = 0; i < KUKE_CONTAINER_COLS_WIDE; i++)
+        assert_string_equal(row.col[i], want[i]);
+    json_decref(doc);
+    json_decref(cell);
+}
+
+static void test_refresh_print(void **state)
+{
+    (void)state;
+    json_t *res = json_loads("{\"RealmsFound\": [\"a\", \"b\"], \"SpacesFound\": [],"
+                             " \"CellsFound\": [\"c1\", \"c2\", \"c3\", \"c4\", \"c5\", \"c6\"],"
+                             " \"CellsUpdated\": [\"c2\"], \"Errors\": []}",
+                             0, NULL);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_int_equal(kuke_refresh_print(f, res), 0);
+    fclose(f);
+    assert_string_equal(buf, "Refreshed metadata status:\n"
+                             "  Realms: 2 (a, b)\n"
+                             "  Spaces: 0\n"
+                             "  Stacks: 0\n"
+                             "  Cells: 6 (c1, c2, c3, c4, c5, ...)\n"
+                             "  Containers: 0\n"
+                             "\nUpdated:\n"
+                             "  Cells: 1 (c2)\n"
+                             "\nErrors:\n"
+                             "  (none)\n");
+    free(buf);
+    json_decref(res);
+}
+
+static void test_cell_name_prefix(void **state)
+{
+    (void)state;
+    char b[64];
+    kuke_cell_name_prefix("docker.io/library/busybox:latest", b, sizeof(b));
+    assert_string_equal(b, "busybox");
+    kuke_cell_name_prefix("ghcr.io/a/My_App@sha256:abc", b, sizeof(b));
+    assert_string_equal(b, "my-app");
+    kuke_cell_name_prefix("localhost:5000/x.y", b, sizeof(b));
+    assert_string_equal(b, "x-y");
+    kuke_cell_name_prefix(":::", b, sizeof(b));
+    assert_string_equal(b, "cell");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -209,6 +324,11 @@ int main(void)
         cmocka_unit_test(test_output_formats),
         cmocka_unit_test(test_print_doc),
         cmocka_unit_test(test_selector),
+        cmocka_unit_test(test_size),
+        cmocka_unit_test(test_cell_row),
+        cmocka_unit_test(test_container_doc_and_row),
+        cmocka_unit_test(test_refresh_print),
+        cmocka_unit_test(test_cell_name_prefix),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
