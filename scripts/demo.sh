@@ -1,13 +1,15 @@
 #!/bin/sh
-# The product's main journey, as far as it is built: prepare the host (accounts, directories), start
-# the kukeond group, and show that the unprivileged API worker answers and which process runs as
-# whom. Run as root after 'make'; 'make demo' does both.
+# The product's main journey on a fresh machine (docs/getting-started.md follows the same steps):
+# start containerd if none runs, `kuke init`, load a locally built busybox image, apply an example
+# manifest (a cell whose container says hello and keeps serving a page), show the cell, its log and
+# its page, and say how to clean up. Run as root after 'make'; 'make demo' does both.
 set -eu
 build=${1:-build}
 kuke="$build/bin/kuke"
+top=$(cd "$(dirname "$0")/.." && pwd)
 say() { printf '\n+ %s\n' "$*"; }
 if [ "$(id -u)" -ne 0 ]; then
-    echo "make demo needs root: it creates the kukeon accounts and starts the daemon group" >&2
+    echo "make demo needs root: it creates the kukeon accounts, cgroups and networks, and starts the daemon group" >&2
     exit 1
 fi
 # kuke-ctrd drives containerd; start Debian's if none answers (it keeps running after the demo).
@@ -23,20 +25,39 @@ say "$kuke version"
 "$kuke" version
 say "$kuke daemon status"
 "$kuke" daemon status
-say "$kuke create realm demo   (a containerd namespace, a cgroup, metadata)"
-"$kuke" create realm demo
-say "$kuke create space web --realm demo   (a CNI network with its own bridge and /24)"
-"$kuke" create space web --realm demo
-say "$kuke create stack blog --realm demo --space web"
-"$kuke" create stack blog --realm demo --space web
-say "$kuke get realms"
-"$kuke" get realms
-say "$kuke get spaces --realm demo -o wide"
-"$kuke" get spaces --realm demo -o wide
-say "tail of the audit log of kuke-netd (one line per decision)"
-tail -n 3 /var/log/kukeon/kuke-netd.log
+
+img="$build/demo/busybox.tar"
+say "building the demo image from Debian's busybox-static (no registry): $img"
+mkdir -p "$build/demo"
+"$top/tests/images/build-busybox-oci.sh" "$img" kukeon.local/busybox:latest
+say "$kuke image load $img --realm default"
+"$kuke" image load "$img" --realm default
+
+say "$kuke apply -f examples/hello.yaml"
+"$kuke" apply -f "$top/examples/hello.yaml"
+
+# The cell is created and started by apply; wait until its container has said hello.
+for _ in $(seq 1 100); do
+    "$kuke" log hello --stack hello 2>/dev/null | grep -q serving && break
+    sleep 0.1
+done
+say "$kuke get cells"
+"$kuke" get cells
+say "$kuke get containers --stack hello -o wide"
+"$kuke" get containers --stack hello -o wide
+say "$kuke log hello --stack hello"
+"$kuke" log hello --stack hello
+
+ip=$(sed -n 's/^\([0-9.]*\)[[:space:]]*hello$/\1/p' /opt/kukeon/data/default/default/hello/hello/etc-hosts 2>/dev/null | head -1)
+if [ -n "$ip" ]; then
+    say "busybox wget -qO- http://$ip:8080/   (the cell's own address on the space's bridge)"
+    busybox wget -qO- "http://$ip:8080/" || true
+fi
+
 cat <<MSG
 
-The daemon group keeps running. Try '$kuke daemon logs', '$kuke get stacks', '$kuke --help'.
-Clean up with:  $kuke delete realm demo --cascade && $kuke daemon stop
+The cell keeps running under the daemon group. Try:
+  $kuke get cells -o wide          $kuke stop hello --stack hello       $kuke start hello --stack hello
+  $kuke get cell hello --stack hello -o yaml                           $kuke --help
+Clean up with:  $kuke delete stack hello --cascade && $kuke uninstall -y
 MSG

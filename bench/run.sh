@@ -1,0 +1,335 @@
+#!/usr/bin/env bash
+# Kukeon against ctr and Podman on the same host, same busybox image, interleaved runs; writes
+# bench/RESULTS.md (medians and kuke/peer ratios, the machine, the date).
+#   sudo bench/run.sh            (or: make bench)
+# Environment: KUKEON_BENCH_RUNS (default 7) repetitions per case; KUKEON_BENCH_COUNTS (default
+# "0 100 1000") store sizes for the `get` case; KUKEON_BENCH_SCALE (default "10 50 100") cells per
+# manifest for the scaling case; KUKEON_BENCH_OUT (default bench/RESULTS.md).
+# Everything runs against private instances (a containerd, a kukeond and Podman storage in one
+# temporary directory), torn down at the end; the host's own containerd and Podman are untouched.
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+RUNS=${KUKEON_BENCH_RUNS:-7}
+COUNTS=${KUKEON_BENCH_COUNTS:-"0 100 1000"}
+SCALE=${KUKEON_BENCH_SCALE:-"10 50 100"}
+OUT=${KUKEON_BENCH_OUT:-$top/bench/RESULTS.md}
+B=$top/build
+KUKE=$B/bin/kuke
+
+die() { echo "bench: $*" >&2; exit 1; }
+say() { printf '\n== %s\n' "$*" >&2; }
+[ "$(id -u)" -eq 0 ] || die "run as root (it starts a private containerd and kukeond)"
+
+# ---- what it compares against --------------------------------------------------------------------
+"$top/scripts/deps.sh" >/dev/null || die "scripts/deps.sh failed"
+if ! command -v podman >/dev/null; then
+    say "installing Debian's podman"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q podman >/dev/null || echo "bench: podman could not be installed; its columns stay empty" >&2
+fi
+make -C "$top" -s all "$B/tests/tools/helper_rtt" >/dev/null || die "build failed"
+
+W=$(mktemp -d /var/tmp/kb.XXXXXX)     # short: containerd's socket path must stay under 107 bytes
+P=kb$$
+CTRDIR=$W/c
+SOCK=$CTRDIR/containerd.sock
+CGROOT=/$P
+SUBNET=10.246.0.0/16
+REALM=$P
+RUNPATH=$W/opt
+CTR=(ctr --address "$SOCK")
+CTRNS=$P-ctr
+PODMAN=(podman --root "$W/podman/root" --runroot "$W/podman/run" --cgroup-manager cgroupfs --events-backend file)
+export CONTAINERS_CONF=$W/containers.conf
+CNI_MADE=()
+
+cleanup() {
+    say "cleaning up"
+    [ -n "${CONF:-}" ] && KUKEON_NO_DAEMON=true "$KUKE" purge realm "$REALM" --cascade "${I[@]}" >/dev/null 2>&1
+    [ -n "${CONF:-}" ] && "$KUKE" daemon stop --host "unix://$RUNPATH/kukeond.sock" --run-path "$RUNPATH" "${CONF[@]}" >/dev/null 2>&1
+    if command -v podman >/dev/null; then
+        "${PODMAN[@]}" rm -af -t 0 >/dev/null 2>&1
+        "${PODMAN[@]}" system reset -f >/dev/null 2>&1
+    fi
+    for id in $("${CTR[@]}" -n "$CTRNS" tasks ls -q 2>/dev/null); do "${CTR[@]}" -n "$CTRNS" tasks kill -s KILL "$id" >/dev/null 2>&1; done
+    "$top/tests/harness/containerd.sh" stop "$CTRDIR" >/dev/null 2>&1
+    for f in "${CNI_MADE[@]}"; do rm -rf "$f"; done
+    for m in $(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i+1) ~ /^cgroup2?$/) print $5; break } }' /proc/self/mountinfo); do
+        [ -d "$m$CGROOT" ] && find "$m$CGROOT" -depth -type d -exec rmdir {} \; 2>/dev/null
+    done
+    umount -R "$W" 2>/dev/null
+    rm -rf "$W"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- timing helpers --------------------------------------------------------------------------------
+# t CMD...: run, print the wall time in ms on stdout (output of CMD to $W/last.out); fail = "fail".
+t() {
+    local a b
+    a=$(date +%s%N)
+    if "$@" >"$W/last.out" 2>&1; then
+        b=$(date +%s%N)
+        echo $(((b - a) / 1000000))
+    else
+        echo fail
+        echo "bench: failed: $* -> $(tail -n 3 "$W/last.out")" >&2
+    fi
+}
+median() { # numbers on stdin ("fail" ignored) -> the median, or "-"
+    grep -E '^[0-9.]+$' | sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f×\n", a / b }'; }
+declare -A R   # R[case/tool] = samples, space separated
+add() { R[$1]="${R[$1]:-} $2"; }
+med() { echo "${R[$1]:-}" | tr ' ' '\n' | median; }
+
+# ---- private containerd, images, kukeond ---------------------------------------------------------
+say "private containerd in $CTRDIR"
+"$top/tests/harness/containerd.sh" start "$CTRDIR" >/dev/null || die "containerd did not start"
+"$top/tests/images/build-busybox-oci.sh" "$W/busybox-oci.tar" >/dev/null || die "image build failed"
+"$top/tests/images/build-busybox-docker.sh" "$W/busybox-docker.tar" kukeon.local/busybox:test >/dev/null || die "image build failed"
+IMG=kukeon.local/busybox:test
+"${CTR[@]}" -n "$CTRNS" images import "$W/busybox-oci.tar" >/dev/null || die "ctr import failed"
+
+HARD_NOFILE=$(ulimit -Hn); HARD_NPROC=$(ulimit -Hu)
+cat >"$CONTAINERS_CONF" <<EOF
+[containers]
+default_ulimits = ["nofile=$HARD_NOFILE:$HARD_NOFILE", "nproc=$HARD_NPROC:$HARD_NPROC"]
+[engine]
+events_logger = "file"
+EOF
+PODMAN_OK=0
+if command -v podman >/dev/null && "${PODMAN[@]}" load -i "$W/busybox-docker.tar" >/dev/null 2>&1 &&
+    "${PODMAN[@]}" run --rm "$IMG" true >/dev/null 2>"$W/podman.err"; then
+    PODMAN_OK=1
+else
+    PODMAN_WHY=$(tail -n 2 "$W/podman.err" 2>/dev/null | tr '\n' ' ')
+    echo "bench: podman does not run here: ${PODMAN_WHY:-not installed}" >&2
+fi
+
+# ctr run --cni reads the first network in /etc/cni/net.d and plugins in /opt/cni/bin: give it a
+# bridge like a Kukeon space's (its own bridge and /24), only for this run.
+CTR_CNI=0
+if [ ! -e /etc/cni/net.d/10-kbench.conflist ]; then
+    mkdir -p /etc/cni/net.d
+    [ -d /opt/cni/bin ] || { mkdir -p /opt/cni && ln -s /usr/lib/cni /opt/cni/bin && CNI_MADE+=(/opt/cni/bin); }
+    cat >/etc/cni/net.d/10-kbench.conflist <<EOF
+{"cniVersion": "0.4.0", "name": "kbench", "plugins": [
+ {"type": "bridge", "bridge": "kb-br0", "isGateway": true, "ipMasq": true,
+  "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.247.0.0/24"}]], "routes": [{"dst": "0.0.0.0/0"}],
+           "dataDir": "$W/cni-ipam"}},
+ {"type": "loopback"}]}
+EOF
+    CNI_MADE+=(/etc/cni/net.d/10-kbench.conflist)
+    "${CTR[@]}" -n "$CTRNS" run --rm --cni "$IMG" probe true >/dev/null 2>&1 && CTR_CNI=1
+fi
+
+say "private kukeond on $RUNPATH"
+printf 'apiVersion: v1beta1\nkind: ServerConfiguration\nspec:\n  netdStateDir: %s\n  reconcileInterval: 2s\n' "$W/netd" >"$W/kukeond.yaml"
+CONF=(--log-dir "$W/log" --cgroup-root "$CGROOT" --containerd-socket "$SOCK" --cni-conf-dir "$W/cni"
+    --pod-subnet-cidr "$SUBNET" --netd-state-dir "$W/netd" --server-configuration "$W/kukeond.yaml")
+I=(--run-path "$RUNPATH" "${CONF[@]}")
+"$KUKE" init --no-daemon "${I[@]}" >/dev/null || die "kuke init failed"
+"$KUKE" daemon start --host "unix://$RUNPATH/kukeond.sock" --run-path "$RUNPATH" "${CONF[@]}" >/dev/null || die "kukeond did not start"
+unset KUKEON_RUN_PATH
+export KUKEON_NO_DAEMON=false
+kd() { KUKEOND_SOCKET=$RUNPATH/kukeond.sock KUKEON_NO_DAEMON=false "$KUKE" "$@" --host "unix://$RUNPATH/kukeond.sock"; }
+ki() { KUKEON_NO_DAEMON=true "$KUKE" "$@" "${I[@]}"; }
+kd create realm "$REALM" >/dev/null && kd create space net --realm "$REALM" >/dev/null &&
+    kd create stack s --realm "$REALM" --space net >/dev/null || die "kuke create hierarchy failed"
+ki image load "$W/busybox-oci.tar" --realm "$REALM" >/dev/null || die "kuke image load failed"
+
+cell_doc() { # name command [hostNetwork]
+    cat <<EOF
+apiVersion: v1beta1
+kind: Cell
+metadata: {name: $1}
+spec:
+  realmId: $REALM
+  spaceId: net
+  stackId: s
+  containers:
+    - {id: main, image: $IMG, command: /bin/sh, args: ["-c", "$2"]${3:+, hostNetwork: true}}
+---
+EOF
+}
+SC=(--realm "$REALM" --space net --stack s)
+state_of() { kd get cell "$1" "${SC[@]}" -o json 2>/dev/null | sed -n 's/.*"state": "\([A-Za-z]*\)".*/\1/p' | head -1; }
+wait_state() { # cell state... : poll until the cell's state is one of them (max 30 s)
+    local c=$1 s i; shift
+    for i in $(seq 1 600); do
+        s=$(state_of "$c")
+        for w in "$@"; do [ "$s" = "$w" ] && return 0; done
+        sleep 0.05
+    done
+    return 1
+}
+apply_wait() { # name host? : apply a one-container cell running `true`, wait for Exited
+    cell_doc "$1" true "${2:-}" >"$W/$1.yaml"
+    kd apply -f "$W/$1.yaml" >/dev/null && wait_state "$1" Exited Error
+}
+
+# ---- 1 & 6. cold run to exit ----------------------------------------------------------------------
+say "cold run to exit ($RUNS runs each, interleaved)"
+for i in $(seq 1 "$RUNS"); do
+    add run/kuke "$(t kd run --rm --image "$IMG" --command true "${SC[@]}" --name "r$i")"
+    add run/kuke-inproc "$(t ki run --rm --image "$IMG" --command true "${SC[@]}" --name "q$i")"
+    add run/kuke-apply "$(t apply_wait "a$i")"
+    kd delete cell "a$i" "${SC[@]}" >/dev/null 2>&1
+    [ $CTR_CNI = 1 ] && add run/ctr "$(t "${CTR[@]}" -n "$CTRNS" run --rm --cni "$IMG" "c$i" true)"
+    [ $PODMAN_OK = 1 ] && add run/podman "$(t "${PODMAN[@]}" run --rm --network bridge "$IMG" true)"
+    add runh/kuke-apply "$(t apply_wait "h$i" host)"
+    kd delete cell "h$i" "${SC[@]}" >/dev/null 2>&1
+    add runh/ctr "$(t "${CTR[@]}" -n "$CTRNS" run --rm --net-host "$IMG" "d$i" true)"
+    [ $PODMAN_OK = 1 ] && add runh/podman "$(t "${PODMAN[@]}" run --rm --network host "$IMG" true)"
+done
+
+# ---- 2. start of an existing stopped cell -------------------------------------------------------
+say "start latency of a stopped cell"
+cell_doc st "sleep 3600" | kd apply -f - >/dev/null && wait_state st Ready && kd stop cell st "${SC[@]}" >/dev/null 2>&1 || kd stop st "${SC[@]}" >/dev/null
+"${CTR[@]}" -n "$CTRNS" run -d "$IMG" cst sleep 3600 >/dev/null && "${CTR[@]}" -n "$CTRNS" tasks kill -s KILL cst >/dev/null; sleep 0.3
+"${CTR[@]}" -n "$CTRNS" tasks rm cst >/dev/null 2>&1
+[ $PODMAN_OK = 1 ] && "${PODMAN[@]}" create --name pst "$IMG" sleep 3600 >/dev/null
+for i in $(seq 1 "$RUNS"); do
+    add start/kuke "$(t kd start st "${SC[@]}")"
+    kd stop st "${SC[@]}" >/dev/null 2>&1
+    add start/ctr "$(t "${CTR[@]}" -n "$CTRNS" tasks start -d cst)"
+    "${CTR[@]}" -n "$CTRNS" tasks kill -s KILL cst >/dev/null 2>&1; sleep 0.2; "${CTR[@]}" -n "$CTRNS" tasks rm cst >/dev/null 2>&1
+    if [ $PODMAN_OK = 1 ]; then
+        add start/podman "$(t "${PODMAN[@]}" start pst)"
+        "${PODMAN[@]}" stop -t 0 pst >/dev/null 2>&1
+    fi
+done
+kd delete cell st "${SC[@]}" >/dev/null 2>&1
+"${CTR[@]}" -n "$CTRNS" containers rm cst >/dev/null 2>&1
+[ $PODMAN_OK = 1 ] && "${PODMAN[@]}" rm -f pst >/dev/null 2>&1
+
+# ---- 3. get with 0, 100, 1000 cells ----------------------------------------------------------------
+say "get cells at store sizes: $COUNTS"
+# One materialized cell, then its document copied under other names: the store is what get reads.
+kd create cell tmpl --image "$IMG" "${SC[@]}" >/dev/null || echo "bench: create cell failed" >&2
+CELLDIR=$RUNPATH/data/$REALM/net/s
+have=0 ctrhave=0 podhave=0
+for n in $COUNTS; do
+    while [ $have -lt "$n" ]; do
+        have=$((have + 1))
+        mkdir -p "$CELLDIR/g$have"
+        sed "s/\"tmpl\"/\"g$have\"/g" "$CELLDIR/tmpl/metadata.json" >"$CELLDIR/g$have/metadata.json"
+        chown -R --reference="$CELLDIR/tmpl" "$CELLDIR/g$have"
+    done
+    while [ $ctrhave -lt "$n" ]; do
+        ctrhave=$((ctrhave + 1)); "${CTR[@]}" -n "$CTRNS" containers create "$IMG" "g$ctrhave" true >/dev/null
+    done
+    if [ $PODMAN_OK = 1 ]; then
+        while [ $podhave -lt "$n" ]; do
+            podhave=$((podhave + 1)); "${PODMAN[@]}" create --name "g$podhave" "$IMG" true >/dev/null
+        done
+    fi
+    [ "$n" = 0 ] && mv "$CELLDIR/tmpl" "$W/tmpl.away"
+    for i in $(seq 1 "$RUNS"); do
+        add "get$n/kuke" "$(t kd get cells "${SC[@]}")"
+        add "get$n/kuke-inproc" "$(t ki get cells "${SC[@]}" --no-daemon)"
+        add "get$n/ctr" "$(t "${CTR[@]}" -n "$CTRNS" containers ls)"
+        [ $PODMAN_OK = 1 ] && add "get$n/podman" "$(t "${PODMAN[@]}" ps -a)"
+    done
+    [ "$n" = 0 ] && mv "$W/tmpl.away" "$CELLDIR/tmpl"
+done
+rm -rf "$CELLDIR"/g[0-9]*
+kd delete cell tmpl "${SC[@]}" >/dev/null 2>&1
+for c in $("${CTR[@]}" -n "$CTRNS" containers ls -q); do "${CTR[@]}" -n "$CTRNS" containers rm "$c" >/dev/null 2>&1; done
+[ $PODMAN_OK = 1 ] && "${PODMAN[@]}" rm -af >/dev/null 2>&1
+
+# ---- 4 & 5. scaling, footprint ---------------------------------------------------------------------
+group_pss_kib() { # the supervisor and its children
+    local sup pids p sum=0
+    sup=$(cat "$RUNPATH/kukeond.pid" 2>/dev/null) || { echo -; return; }
+    pids="$sup $(pgrep -P "$sup" | tr '\n' ' ')"
+    for p in $pids; do
+        v=$(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null)
+        sum=$((sum + ${v:-0}))
+    done
+    echo "$sum"
+}
+containerd_pss_kib() { awk '/^Pss:/ { print $2 }' "/proc/$(cat "$CTRDIR/containerd.pid")/smaps_rollup"; }
+sleep 2
+PSS_IDLE=$(group_pss_kib); CTRD_PSS_IDLE=$(containerd_pss_kib)
+say "scaling: cells per manifest: $SCALE"
+for n in $SCALE; do
+    : >"$W/scale.yaml"
+    for k in $(seq 1 "$n"); do cell_doc "s$n-$k" "sleep 3600" >>"$W/scale.yaml"; done
+    ms=$(t kd apply -f "$W/scale.yaml")
+    R[scale$n]=$ms
+    if [ "$n" = 100 ]; then sleep 3; PSS_100=$(group_pss_kib); CTRD_PSS_100=$(containerd_pss_kib); fi
+    kd delete -f "$W/scale.yaml" >/dev/null 2>&1
+done
+RTT=$("$B/tests/tools/helper_rtt" "$B" "$CGROOT-rtt" 5000 2>/dev/null)
+for m in $(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i+1) ~ /^cgroup2?$/) print $5; break } }' /proc/self/mountinfo); do
+    rmdir "$m$CGROOT-rtt" 2>/dev/null
+done
+
+# ---- results -----------------------------------------------------------------------------------
+say "writing $OUT"
+row() { # label case
+    local k c p
+    k=$(med "$2/kuke"); c=$(med "$2/ctr"); p=$(med "$2/podman")
+    echo "| $1 | $k | $c | $p | $(ratio "$k" "$c") | $(ratio "$k" "$p") |"
+}
+{
+    echo "# Benchmark results"
+    echo
+    echo "Written by \`bench/run.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'). Medians of $RUNS interleaved runs, wall time in ms."
+    echo
+    echo "Machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr), $(. /etc/os-release; echo "$PRETTY_NAME");"
+    echo "containerd $(containerd --version | awk '{ print $3 }'), runc $(runc --version | awk 'NR == 1 { print $3 }'), podman $(podman --version 2>/dev/null | awk '{ print $3 }'), kuke $(cat "$top/VERSION")."
+    [ $PODMAN_OK = 1 ] || echo "Podman did not run here (${PODMAN_WHY:-not installed}); its columns are empty."
+    [ $CTR_CNI = 1 ] || echo "\`ctr run --cni\` did not run here (a /etc/cni/net.d/10-kbench.conflist existed already, or CNI failed); its bridge column is empty."
+    echo
+    echo "## Cold run to exit (a one-container cell running \`true\`)"
+    echo
+    echo "| case | kuke | ctr | podman | kuke/ctr | kuke/podman |"
+    echo "|---|---|---|---|---|---|"
+    k=$(med run/kuke); ka=$(med run/kuke-apply); ki_=$(med run/kuke-inproc); c=$(med run/ctr); p=$(med run/podman)
+    echo "| \`kuke run --rm\` vs \`ctr run --rm --cni\` / \`podman run --rm\` (bridge) | $k | $c | $p | $(ratio "$k" "$c") | $(ratio "$k" "$p") |"
+    echo "| \`kuke apply\` + wait for Exited (bridge) | $ka | $c | $p | $(ratio "$ka" "$c") | $(ratio "$ka" "$p") |"
+    row "host network: \`kuke apply\` + wait / \`ctr run --net-host\` / \`podman --network host\`" runh
+    echo
+    echo "## Start of an existing stopped cell"
+    echo
+    echo "| case | kuke | ctr | podman | kuke/ctr | kuke/podman |"
+    echo "|---|---|---|---|---|---|"
+    row "\`kuke start\` / \`ctr task start -d\` / \`podman start\`" start
+    echo
+    echo "## Listing: \`kuke get cells\` / \`ctr containers ls\` / \`podman ps -a\`"
+    echo
+    echo "| cells in the store | kuke (daemon) | kuke (in-process) | ctr | podman | daemon/ctr | daemon/podman |"
+    echo "|---|---|---|---|---|---|---|"
+    for n in $COUNTS; do
+        k=$(med "get$n/kuke"); ki_=$(med "get$n/kuke-inproc"); c=$(med "get$n/ctr"); p=$(med "get$n/podman")
+        echo "| $n | $k | $ki_ | $c | $p | $(ratio "$k" "$c") | $(ratio "$k" "$p") |"
+    done
+    echo
+    echo "## Scaling: one manifest of N cells (\`kuke apply -f\`, cells created and started)"
+    echo
+    echo "| N | total ms | ms per cell |"
+    echo "|---|---|---|"
+    for n in $SCALE; do
+        echo "| $n | ${R[scale$n]} | $(awk -v a="${R[scale$n]}" -v n="$n" 'BEGIN { if (a ~ /^[0-9]+$/) printf "%.1f", a / n; else print "-" }') |"
+    done
+    echo
+    echo "## Footprint (proportional set size)"
+    echo
+    echo "| | kukeond group (supervisor, API worker, 3 helpers) | containerd |"
+    echo "|---|---|---|"
+    echo "| idle | $((PSS_IDLE / 1024)).$(((PSS_IDLE % 1024) * 10 / 1024)) MiB | $((CTRD_PSS_IDLE / 1024)) MiB |"
+    [ -n "${PSS_100:-}" ] && echo "| 100 running cells | $((PSS_100 / 1024)).$(((PSS_100 % 1024) * 10 / 1024)) MiB | $((CTRD_PSS_100 / 1024)) MiB |"
+    echo
+    echo "One request through one helper (API side → kuke-cgd STAT → API side, \`tests/tools/helper_rtt\`, 5000 calls): $RTT"
+    echo
+    echo "## Cost of the privilege separation"
+    echo
+    echo "| | ms |"
+    echo "|---|---|"
+    echo "| \`kuke run --rm\` through the daemon | $(med run/kuke) |"
+    echo "| the same in-process (\`KUKEON_NO_DAEMON=true\`: kuke starts the helpers itself) | $(med run/kuke-inproc) |"
+} >"$OUT"
+cat "$OUT"
