@@ -8,6 +8,7 @@
 #   make deb         the Debian package, in $(BUILD)/deb
 #   make demo        deps, build and a first run of the product
 #   make fuzz        build the libFuzzer targets (clang) and run each for FUZZ_SECONDS (60)
+#   make bench       Kukeon against ctr and podman (root; installs podman), writes bench/RESULTS.md
 #   make clean
 
 CC       ?= cc
@@ -101,7 +102,7 @@ TEST_TOOLS  := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard test
 
 BINARIES := $(addprefix $(BIN)/,$(PROGRAMS_BIN)) $(addprefix $(LIBEXEC)/,$(PROGRAMS_LIBEXEC)) $(LIBEXEC)/kukepause $(LIBEXEC)/kuketty
 
-.PHONY: all deps check check-run check-build unit integration demo install uninstall clean fuzz format help deb
+.PHONY: all deps check check-run check-build unit integration demo install uninstall clean fuzz format help deb bench
 .DEFAULT_GOAL := all
 # Generated sources and test objects are not throwaway intermediates: keep them between builds.
 .SECONDARY:
@@ -109,7 +110,7 @@ BINARIES := $(addprefix $(BIN)/,$(PROGRAMS_BIN)) $(addprefix $(LIBEXEC)/,$(PROGR
 all: $(BINARIES)
 
 help:
-	@sed -n '2,11p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@scripts/deps.sh
@@ -208,6 +209,10 @@ unit: check-build
 
 integration: check-build
 	@BUILD=$(BUILD) tests/run.sh integration
+
+# ---- benchmarks (root; installs podman) ---------------------------------------------------------
+bench: all
+	@bench/run.sh
 
 # ---- fuzzing (clang + libFuzzer) ---------------------------------------------------------------
 FUZZ_BUILD := build-fuzz

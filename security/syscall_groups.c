@@ -161,6 +161,7 @@ const struct kk_sys_group kk_group_unix_sockets = KK_GROUP("AF_UNIX sockets", un
  *   pipe2                      UBSan tests whether memory is readable by writing it into a pipe
  *   sched_yield                the runtime's spin locks
  *   sigaltstack                ASan gives every new thread an alternate signal stack (ctrd's threads)
+ *   sched_getaffinity          ASan's thread start reads the thread's CPU mask (the API worker's threads)
  * Its memory (mmap/munmap, never executable) is already in every role's memory group. */
 #if KK_SANITIZER_BUILD
 static const struct kk_sys_rule sanitizer_runtime_rules[] = {
@@ -171,6 +172,7 @@ static const struct kk_sys_rule sanitizer_runtime_rules[] = {
     KK_SYS(pipe2),
     KK_SYS(sched_yield),
     KK_SYS(sigaltstack),
+    KK_SYS(sched_getaffinity),
 };
 const struct kk_sys_group kk_group_sanitizer_runtime =
     KK_GROUP("sanitizer runtime (sanitizer builds only)", sanitizer_runtime_rules);
