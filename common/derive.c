@@ -248,8 +248,21 @@ static int derive_namespace(struct kk_derived *d, const char *suffix, struct kk_
     return 0;
 }
 
+/* What the host-wide names of one installation are salted with: nothing for the default run path (the
+ * names users and docs know), the run path itself for any other. Bridges, egress chains, netns pins
+ * and veths are host-wide while realms are per run path, so a second installation on the host (a test
+ * suite beside the installed Kukeon, two run paths) would otherwise derive the very same names for
+ * its default/default and take the other's bridge. A run path holds no newline (config_check_path),
+ * so the salt cannot run into the names. */
+static int derive_salted(char *buf, size_t size, const char *salt, const char *joined, struct kk_err *err)
+{
+    if (salt[0] == '\0')
+        return kk_snprintf(buf, size, err, "hash input", "%s", joined);
+    return kk_snprintf(buf, size, err, "hash input", "%s\n%s", salt, joined);
+}
+
 /* Space-level network names. */
-static int derive_space_network(struct kk_derived *d, struct kk_err *err)
+static int derive_space_network(struct kk_derived *d, const char *salt, struct kk_err *err)
 {
     /* The network name is the Go implementation's, kept because users see it (conflist "name", the
      * host-local IPAM dir). It is NOT unique: realm "a"/space "b-c" and realm "a-b"/space "c" share it.
@@ -262,11 +275,12 @@ static int derive_space_network(struct kk_derived *d, struct kk_err *err)
      * implementation, which hashed the network name "<realm>-<space>" for the bridge, so that the pair
      * above got one bridge between two spaces. A host's bridges from the Go daemon therefore get new
      * names here. The chain hash is the Go one; bridge and chain of a space now share their hex. */
-    char joined[2 * KK_NAME_SIZE];
+    char joined[2 * KK_NAME_SIZE], input[KK_DERIVE_CONFIG_PATH_MAX + 2 * KK_NAME_SIZE + 2];
     if (kk_snprintf(joined, sizeof(joined), err, "realm and space", "%s%c%s", d->realm, DERIVE_HASH_JOIN,
-                    d->space) < 0)
+                    d->space) < 0 ||
+        derive_salted(input, sizeof(input), salt, joined, err) < 0)
         return -1;
-    uint32_t h = kk_fnv1a32(joined, strlen(joined));
+    uint32_t h = kk_fnv1a32(input, strlen(input));
     if (kk_snprintf(d->bridge_name, sizeof(d->bridge_name), err, "bridge name", "k-%08" PRIx32, h) < 0)
         return -1;
     return kk_snprintf(d->egress_chain, sizeof(d->egress_chain), err, "egress chain", "KUKE-EGR-%08" PRIx32,
@@ -278,13 +292,14 @@ static int derive_space_network(struct kk_derived *d, struct kk_err *err)
  * cells), its top 48 bits for the veth, so the two of one cell are easy to match by eye. FNV is not
  * collision-resistant against a chosen name, and need not be: only root and group kukeon may name
  * cells at all, and they can already reach every realm. */
-static int derive_cell_network(struct kk_derived *d, const char *netns_dir, struct kk_err *err)
+static int derive_cell_network(struct kk_derived *d, const char *netns_dir, const char *salt, struct kk_err *err)
 {
-    char joined[4 * KK_NAME_SIZE];
+    char joined[4 * KK_NAME_SIZE], input[KK_DERIVE_CONFIG_PATH_MAX + 4 * KK_NAME_SIZE + 2];
     if (kk_snprintf(joined, sizeof(joined), err, "cell path", "%s%c%s%c%s%c%s", d->realm, DERIVE_HASH_JOIN,
-                    d->space, DERIVE_HASH_JOIN, d->stack, DERIVE_HASH_JOIN, d->cell) < 0)
+                    d->space, DERIVE_HASH_JOIN, d->stack, DERIVE_HASH_JOIN, d->cell) < 0 ||
+        derive_salted(input, sizeof(input), salt, joined, err) < 0)
         return -1;
-    uint64_t h = kk_fnv1a64(joined, strlen(joined));
+    uint64_t h = kk_fnv1a64(input, strlen(input));
     if (kk_snprintf(d->netns_name, sizeof(d->netns_name), err, "netns name", "kk-%016" PRIx64, h) < 0)
         return -1;
     const char *parts[] = {d->netns_name};
@@ -352,9 +367,10 @@ static int derive_all(const struct kk_derive_names *names, const struct kk_deriv
                     meta_levels, err) < 0)
         return -1;
 
-    if (d->depth >= KK_NAME_SPACE && derive_space_network(d, err) < 0)
+    const char *salt = strcmp(run_path, KK_DERIVE_RUN_PATH_DEFAULT) == 0 ? "" : run_path;
+    if (d->depth >= KK_NAME_SPACE && derive_space_network(d, salt, err) < 0)
         return -1;
-    if (d->depth >= KK_NAME_CELL && derive_cell_network(d, netns_dir, err) < 0)
+    if (d->depth >= KK_NAME_CELL && derive_cell_network(d, netns_dir, salt, err) < 0)
         return -1;
     if (d->depth >= KK_NAME_CONTAINER) {
         const char *parts[] = {d->container};

@@ -108,7 +108,7 @@ static void name_show(const char *name, size_t len, char *out, size_t size)
     }
 }
 
-int kk_name_check_len(enum kk_name_kind kind, const char *name, size_t len, struct kk_err *err)
+static int name_check_syntax(enum kk_name_kind kind, const char *name, size_t len, struct kk_err *err)
 {
     size_t pos;
     enum kk_name_problem problem = name_scan(name, len, &pos);
@@ -151,6 +151,39 @@ int kk_name_check_len(enum kk_name_kind kind, const char *name, size_t len, stru
     }
     return kk_error(err, KK_ERR_INVALID, 0, "%s name \"%s\" is invalid: %s (%s)", kind_str, shown, what,
                     rule);
+}
+
+/* Directories the store keeps inside a scope's directory, beside its children (kukeon-reference.md 5.1):
+ * a realm, space, stack or cell of one of these names would share a path with them. */
+static const char *const kk_name_reserved[] = {"secrets", "blueprints", "configs", "volumes", "volume-meta"};
+
+static bool name_reserved_len(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof(kk_name_reserved) / sizeof(kk_name_reserved[0]); i++)
+        if (len == strlen(kk_name_reserved[i]) && memcmp(name, kk_name_reserved[i], len) == 0)
+            return true;
+    return false;
+}
+
+bool kk_name_is_reserved(const char *name)
+{
+    return name != NULL && name_reserved_len(name, strnlen(name, KK_NAME_MAX + 1));
+}
+
+int kk_name_check_len(enum kk_name_kind kind, const char *name, size_t len, struct kk_err *err)
+{
+    if (name_check_syntax(kind, name, len, err) < 0)
+        return -1;
+    /* A container is a field of its cell's document, not a directory: only the scopes are refused. */
+    if (kind != KK_NAME_CONTAINER && name_reserved_len(name, len)) {
+        if (err == NULL)
+            return -1;
+        return kk_error(err, KK_ERR_INVALID, 0,
+                        "%s name \"%.*s\" is reserved: the store keeps its secrets, blueprints, configs, "
+                        "volumes and volume-meta directories beside a scope's children; choose another name",
+                        kk_name_kind_str(kind), (int)len, name);
+    }
+    return 0;
 }
 
 int kk_name_check(enum kk_name_kind kind, const char *name, struct kk_err *err)

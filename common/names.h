@@ -36,7 +36,13 @@ int kk_name_check(enum kk_name_kind kind, const char *name, struct kk_err *err);
  * not be NUL-terminated; an embedded NUL is refused. */
 int kk_name_check_len(enum kk_name_kind kind, const char *name, size_t len, struct kk_err *err);
 
-/* Only the verdict, for callers that have their own message (filters, directory walks). */
+/* kk_name_check also refuses, for a realm, space, stack or cell, the names of the directories the
+ * store keeps beside a scope's children (kukeon-reference.md 5.1): secrets, blueprints, configs,
+ * volumes, volume-meta. Whether name is one of them (directory walks skip those). */
+bool kk_name_is_reserved(const char *name);
+
+/* Only the verdict, for callers that have their own message (filters, directory walks); the syntax
+ * rule only, not the reserved names. */
 bool kk_name_is_valid(const char *name);
 
 #endif

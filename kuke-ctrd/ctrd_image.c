@@ -158,18 +158,9 @@ int ctrd_image_name_canonical(const char *in, char *out, size_t size, struct kk_
 {
     if (ctrd_image_name_check(in, err) < 0)
         return -1;
-    const char *slash = strchr(in, '/');
-    bool has_domain = false;
-    if (slash != NULL) {
-        size_t fl = (size_t)(slash - in);
-        has_domain = memchr(in, '.', fl) != NULL || memchr(in, ':', fl) != NULL ||
-                     (fl == 9 && memcmp(in, "localhost", 9) == 0);
-    }
-    const char *last = strrchr(in, '/');
-    const char *tail = last != NULL ? last + 1 : in;
-    bool has_tag = strchr(tail, ':') != NULL || strchr(in, '@') != NULL;
-    const char *prefix = has_domain ? "" : (slash != NULL ? "docker.io/" : "docker.io/library/");
-    if (kk_snprintf(out, size, err, "image name", "%s%s%s", prefix, in, has_tag ? "" : ":latest") < 0)
+    const char *suffix;
+    const char *prefix = kk_image_canonical_parts(in, &suffix);
+    if (kk_snprintf(out, size, err, "image name", "%s%s%s", prefix, in, suffix) < 0)
         return -1;
     return ctrd_image_name_check(out, err);
 }

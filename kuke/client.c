@@ -100,6 +100,17 @@ int kuke_api_call(const struct kuke_ctx *ctx, const char *method, json_t *args, 
     return 0;
 }
 
+int kuke_api_call_take(const struct kuke_ctx *ctx, const char *method, json_t *args, json_t **reply,
+                       struct kk_err *err)
+{
+    *reply = NULL;
+    if (args == NULL)
+        return kk_error(err, KK_ERR_INTERNAL, 0, "out of memory");
+    int rc = kuke_api_call(ctx, method, args, reply, err);
+    json_decref(args);
+    return rc;
+}
+
 int kuke_self_dir(char *out, size_t size, struct kk_err *err)
 {
     char exe[PATH_MAX];

@@ -29,6 +29,11 @@ int kuke_call(const struct kuke_ctx *ctx, const char *method, json_t *args, json
 int kuke_api_call(const struct kuke_ctx *ctx, const char *method, json_t *args, json_t **reply,
                   struct kk_err *err);
 
+/* kuke_api_call that takes args (a new reference it releases); NULL args, as a failed json_pack
+ * returns, is an out-of-memory error. */
+int kuke_api_call_take(const struct kuke_ctx *ctx, const char *method, json_t *args, json_t **reply,
+                       struct kk_err *err);
+
 /* The directory of the running kuke binary (to find kukeond beside it). */
 int kuke_self_dir(char *out, size_t size, struct kk_err *err);
 

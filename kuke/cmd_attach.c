@@ -20,27 +20,14 @@
 #include "kuke/terminal.h"
 #include "kukeond/doc.h"
 
-int kuke_term_scope(const struct kuke_ctx *ctx, const char *verb, struct kuke_term_scope *s,
-                    struct kk_err *err)
-{
-    const struct kuke_kind_info *k = kuke_kind(KUKE_CELL);
-    return kuke_scope(ctx, "realm", verb, k, "REALM", "default", s->realm, err) < 0 ||
-                   kuke_scope(ctx, "space", verb, k, "SPACE", "default", s->space, err) < 0 ||
-                   kuke_scope(ctx, "stack", verb, k, "STACK", "default", s->stack, err) < 0
-               ? -1
-               : 0;
-}
-
-int kuke_term_get_cell(const struct kuke_ctx *ctx, const char *name, const struct kuke_term_scope *s,
+int kuke_term_get_cell(const struct kuke_ctx *ctx, const char *name, const struct kuke_cell_scope *s,
                        json_t **cell, bool *running, struct kk_err *err)
 {
     *cell = NULL;
     json_t *args = json_pack("{s:o}", "Doc",
                              kuke_request_doc_at(kuke_kind(KUKE_CELL), name, s->realm, s->space, s->stack));
     json_t *reply = NULL;
-    int rc = args == NULL ? kk_error(err, KK_ERR_INTERNAL, 0, "out of memory")
-                          : kuke_api_call(ctx, "GetCell", args, &reply, err);
-    json_decref(args);
+    int rc = kuke_api_call_take(ctx, "GetCell", args, &reply, err);
     if (rc < 0)
         return -1;
     json_t *res = kuke_result(reply);
@@ -106,7 +93,7 @@ int kuke_term_pick(const json_t *cell, const char *flag, bool attachable_only, c
 }
 
 /* {Doc: the container's request document}. */
-static json_t *ctr_args(const char *cell, const char *container, const struct kuke_term_scope *s)
+static json_t *ctr_args(const char *cell, const char *container, const struct kuke_cell_scope *s)
 {
     return json_pack("{s:{s:s, s:s, s:{s:s}, s:{s:s, s:s, s:s, s:s, s:s}}}", "Doc", "apiVersion", "v1beta1",
                      "kind", "Container", "metadata", "name", container, "spec", "id", container, "realmId",
@@ -114,13 +101,11 @@ static json_t *ctr_args(const char *cell, const char *container, const struct ku
 }
 
 int kuke_term_attach(const struct kuke_ctx *ctx, const char *cell, const char *container,
-                     const struct kuke_term_scope *s, enum kk_tty_end *end, struct kk_err *err)
+                     const struct kuke_cell_scope *s, enum kk_tty_end *end, struct kk_err *err)
 {
     json_t *args = ctr_args(cell, container, s);
     json_t *reply = NULL;
-    int rc = args == NULL ? kk_error(err, KK_ERR_INTERNAL, 0, "out of memory")
-                          : kuke_api_call(ctx, "AttachContainer", args, &reply, err);
-    json_decref(args);
+    int rc = kuke_api_call_take(ctx, "AttachContainer", args, &reply, err);
     if (rc < 0)
         return -1;
     const char *path = kk_json_str(kuke_result(reply), "HostSocketPath");
@@ -136,13 +121,11 @@ int kuke_term_attach(const struct kuke_ctx *ctx, const char *cell, const char *c
 }
 
 int kuke_term_log_path(const struct kuke_ctx *ctx, const char *cell, const char *container,
-                       const struct kuke_term_scope *s, char *out, size_t size, struct kk_err *err)
+                       const struct kuke_cell_scope *s, char *out, size_t size, struct kk_err *err)
 {
     json_t *args = ctr_args(cell, container, s);
     json_t *reply = NULL;
-    int rc = args == NULL ? kk_error(err, KK_ERR_INTERNAL, 0, "out of memory")
-                          : kuke_api_call(ctx, "LogContainer", args, &reply, err);
-    json_decref(args);
+    int rc = kuke_api_call_take(ctx, "LogContainer", args, &reply, err);
     if (rc < 0)
         return -1;
     json_t *res = kuke_result(reply);
@@ -250,8 +233,8 @@ int kuke_cmd_attach(struct kuke_ctx *ctx, struct kk_err *err)
     if (ctx->nargs != 1)
         return kk_error(err, KK_ERR_INVALID, 0, "accepts 1 arg(s), received %d", ctx->nargs);
     const char *name = ctx->args[0];
-    struct kuke_term_scope s;
-    if (kuke_term_scope(ctx, "ATTACH", &s, err) < 0)
+    struct kuke_cell_scope s;
+    if (kuke_cell_scope(ctx, "ATTACH", &s, err) < 0)
         return -1;
     json_t *cell = NULL;
     bool running = true;

@@ -14,30 +14,13 @@
 #include "kuke/resource.h"
 #include "kukeond/doc.h"
 
-/* The scope of a cell verb: --realm/--space/--stack, KUKE_<VERB>_CELL_<FIELD>, else "default". */
-struct cell_scope {
-    char realm[KUKE_ARG_MAX], space[KUKE_ARG_MAX], stack[KUKE_ARG_MAX];
-};
-
-static int cell_scope(const struct kuke_ctx *ctx, const char *verb, struct cell_scope *s, struct kk_err *err)
-{
-    const struct kuke_kind_info *k = kuke_kind(KUKE_CELL);
-    return kuke_scope(ctx, "realm", verb, k, "REALM", "default", s->realm, err) < 0 ||
-                   kuke_scope(ctx, "space", verb, k, "SPACE", "default", s->space, err) < 0 ||
-                   kuke_scope(ctx, "stack", verb, k, "STACK", "default", s->stack, err) < 0
-               ? -1
-               : 0;
-}
-
 /* method with {Doc: the cell's request document}; *reply a new reference. */
 static int cell_call(const struct kuke_ctx *ctx, const char *method, const char *name,
-                     const struct cell_scope *s, json_t **reply, struct kk_err *err)
+                     const struct kuke_cell_scope *s, json_t **reply, struct kk_err *err)
 {
     json_t *args = json_pack("{s:o}", "Doc",
                              kuke_request_doc_at(kuke_kind(KUKE_CELL), name, s->realm, s->space, s->stack));
-    int rc = args == NULL ? kk_error(err, KK_ERR_INTERNAL, 0, "out of memory")
-                          : kuke_api_call(ctx, method, args, reply, err);
-    json_decref(args);
+    int rc = kuke_api_call_take(ctx, method, args, reply, err);
     return rc;
 }
 
@@ -54,8 +37,9 @@ int kuke_cmd_create_cell(struct kuke_ctx *ctx, struct kk_err *err)
 {
     const struct kuke_kind_info *k = kuke_kind(KUKE_CELL);
     char name[KUKE_ARG_MAX], image[KUKE_ARG_MAX], command[KUKE_ARG_MAX];
-    struct cell_scope s;
-    if (kuke_name_arg(ctx, "CREATE", k, false, name, err) < 0 || cell_scope(ctx, "CREATE", &s, err) < 0 ||
+    struct kuke_cell_scope s;
+    if (kuke_name_arg(ctx, "CREATE", k, false, name, err) < 0 ||
+        kuke_cell_scope(ctx, "CREATE", &s, err) < 0 ||
         kuke_scope(ctx, "image", "CREATE", k, "IMAGE", NULL, image, err) < 0 ||
         kuke_scope(ctx, "command", "CREATE", k, "COMMAND", NULL, command, err) < 0)
         return -1;
@@ -114,9 +98,7 @@ int kuke_cmd_create_cell(struct kuke_ctx *ctx, struct kk_err *err)
         if (kuke_flag_bool(ctx, "ignore-disk-pressure"))
             json_object_set_new(json_object_get(doc, "spec"), "ignoreDiskPressure", json_true());
         json_t *args = json_pack("{s:o}", "Doc", doc);
-        int rc = args == NULL ? kk_error(err, KK_ERR_INTERNAL, 0, "out of memory")
-                              : kuke_api_call(ctx, "MaterializeCell", args, &reply, err);
-        json_decref(args);
+        int rc = kuke_api_call_take(ctx, "MaterializeCell", args, &reply, err);
         json_decref(c);
         if (rc < 0)
             return -1;
@@ -165,7 +147,7 @@ static const struct {
 };
 
 static int life_one(const struct kuke_ctx *ctx, enum life_verb v, const char *name,
-                    const struct cell_scope *s, struct kk_err *err)
+                    const struct kuke_cell_scope *s, struct kk_err *err)
 {
     json_t *reply = NULL;
     if (v == LIFE_RESTART) {
@@ -210,10 +192,10 @@ static int life_cmd(struct kuke_ctx *ctx, enum life_verb v, struct kk_err *err)
     const struct kuke_kind_info *k = kuke_kind(KUKE_CELL);
     char name[KUKE_ARG_MAX];
     struct kuke_selector sel;
-    struct cell_scope s;
+    struct kuke_cell_scope s;
     const char *selflag = kuke_flag(ctx, "selector");
     if (kuke_name_arg(ctx, life[v].env, k, false, name, err) < 0 ||
-        kuke_selector_parse(selflag, &sel, err) < 0 || cell_scope(ctx, life[v].env, &s, err) < 0)
+        kuke_selector_parse(selflag, &sel, err) < 0 || kuke_cell_scope(ctx, life[v].env, &s, err) < 0)
         return -1;
     if (name[0] != '\0' && selflag != NULL)
         return kk_error(err, KK_ERR_INVALID, 0, "--selector cannot be combined with a resource name");
@@ -226,9 +208,7 @@ static int life_cmd(struct kuke_ctx *ctx, enum life_verb v, struct kk_err *err)
     json_t *args =
         json_pack("{s:s, s:s, s:s}", "RealmName", s.realm, "SpaceName", s.space, "StackName", s.stack);
     json_t *reply = NULL;
-    int rc = args == NULL ? kk_error(err, KK_ERR_INTERNAL, 0, "out of memory")
-                          : kuke_api_call(ctx, "ListCells", args, &reply, err);
-    json_decref(args);
+    int rc = kuke_api_call_take(ctx, "ListCells", args, &reply, err);
     if (rc < 0)
         return -1;
     json_t *names = json_array();
@@ -283,9 +263,7 @@ int kuke_cmd_refresh(struct kuke_ctx *ctx, struct kk_err *err)
     if (ctx->nargs > 0)
         return kk_error(err, KK_ERR_INVALID, 0, "unknown command \"%s\" for \"kuke refresh\"", ctx->args[0]);
     json_t *args = json_object(), *reply = NULL;
-    int rc = args == NULL ? kk_error(err, KK_ERR_INTERNAL, 0, "out of memory")
-                          : kuke_api_call(ctx, "RefreshAll", args, &reply, err);
-    json_decref(args);
+    int rc = kuke_api_call_take(ctx, "RefreshAll", args, &reply, err);
     if (rc < 0)
         return -1;
     rc = kuke_refresh_print(stdout, kuke_result(reply));

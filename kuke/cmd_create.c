@@ -35,9 +35,7 @@ int kuke_cmd_create(struct kuke_ctx *ctx, struct kk_err *err)
     char method[32];
     snprintf(method, sizeof(method), "Create%s", k->title);
     json_t *reply = NULL;
-    int rc = args == NULL ? kk_error(err, KK_ERR_INTERNAL, 0, "out of memory")
-                          : kuke_api_call(ctx, method, args, &reply, err);
-    json_decref(args);
+    int rc = kuke_api_call_take(ctx, method, args, &reply, err);
     if (rc < 0)
         return -1;
     json_t *res = json_object_get(reply, "Result");

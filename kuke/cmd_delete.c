@@ -25,9 +25,7 @@ static int delete_or_purge(struct kuke_ctx *ctx, bool purge, struct kk_err *err)
     char method[32];
     snprintf(method, sizeof(method), "%s%s", purge ? "Purge" : "Delete", k->title);
     json_t *reply = NULL;
-    int rc = args == NULL ? kk_error(err, KK_ERR_INTERNAL, 0, "out of memory")
-                          : kuke_api_call(ctx, method, args, &reply, err);
-    json_decref(args);
+    int rc = kuke_api_call_take(ctx, method, args, &reply, err);
     if (rc < 0)
         return -1;
     json_t *res = json_object_get(reply, "Result");

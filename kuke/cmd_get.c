@@ -132,9 +132,7 @@ static int get_one_cell(const struct kuke_ctx *ctx, const char *cname, const cha
     json_t *args =
         json_pack("{s:o}", "Doc", kuke_request_doc_at(kuke_kind(KUKE_CELL), cname, realm, space, stack));
     json_t *reply = NULL;
-    int rc = args == NULL ? kk_error(err, KK_ERR_INTERNAL, 0, "out of memory")
-                          : kuke_api_call(ctx, "GetCell", args, &reply, err);
-    json_decref(args);
+    int rc = kuke_api_call_take(ctx, "GetCell", args, &reply, err);
     if (rc < 0)
         return -1;
     json_t *res = kuke_result(reply);
@@ -195,9 +193,7 @@ int kuke_cmd_get(struct kuke_ctx *ctx, struct kk_err *err)
         } else {
             json_t *args = json_pack("{s:o}", "Doc", kuke_request_doc(k, name, realm, space));
             snprintf(method, sizeof(method), "Get%s", k->title);
-            int rc = args == NULL ? kk_error(err, KK_ERR_INTERNAL, 0, "out of memory")
-                                  : kuke_api_call(ctx, method, args, &reply, err);
-            json_decref(args);
+            int rc = kuke_api_call_take(ctx, method, args, &reply, err);
             if (rc < 0)
                 return -1;
             json_t *res = json_object_get(reply, "Result");
@@ -230,9 +226,7 @@ int kuke_cmd_get(struct kuke_ctx *ctx, struct kk_err *err)
         /* Containers come with their cells: the cell's status carries theirs. */
         const struct kuke_kind_info *lk = k->kind == KUKE_CONTAINER ? kuke_kind(KUKE_CELL) : k;
         snprintf(method, sizeof(method), "List%s", lk->plural);
-        int rc = args == NULL ? kk_error(err, KK_ERR_INTERNAL, 0, "out of memory")
-                              : kuke_api_call(ctx, method, args, &reply, err);
-        json_decref(args);
+        int rc = kuke_api_call_take(ctx, method, args, &reply, err);
         if (rc < 0)
             return -1;
         json_t *all = json_object_get(kuke_result(reply), lk->plural);

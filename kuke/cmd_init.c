@@ -2,7 +2,8 @@
  * instance file, the pause image (kukepause staged in <run path>/bin, its one-layer image archive in
  * <run path>/images), the daemon group, then the default hierarchy (realm, space and stack
  * "default") and the system hierarchy (realm "kuke-system", space and stack "kukeon") through the
- * API. With --no-daemon it prepares the host only. The run path belongs to the kukeon user (DESIGN.md section
+ * API, or in this process when kuke runs in-process (--no-daemon, KUKEON_NO_DAEMON=true, an explicit
+ * --run-path). The run path belongs to the kukeon user (DESIGN.md section
  * 5): the API worker runs as kukeon and writes the documents there; kuke in-process writes them as the same
  * user (kuke/inproc.h). */
 #include <errno.h>
@@ -326,14 +327,19 @@ int kuke_cmd_init(struct kuke_ctx *ctx, struct kk_err *err)
     if (init_pause(run_path, kukeon_uid, gid, err) < 0)
         return -1;
     fflush(stdout);
-    /* --no-daemon (or KUKEON_NO_DAEMON=true) prepares the host only (the tests and operators that start the
-     * daemon group themselves rely on an empty run path); the hierarchies come with the daemon. */
-    const char *nd = kuke_flag(ctx, "no-daemon");
-    if (nd == NULL)
-        nd = getenv("KUKEON_NO_DAEMON");
-    if (nd != NULL && (strcmp(nd, "true") == 0 || strcmp(nd, "1") == 0)) {
-        printf("kukeond not started (--no-daemon)\n");
-        return 0;
+    /* In-process (--no-daemon, KUKEON_NO_DAEMON=true or an explicit --run-path, kukeon-reference.md
+     * 2.0): the hierarchies through the same controller and helpers in this process, no daemon. */
+    bool made = false;
+    if (kuke_inproc_wanted(ctx)) {
+        rc =
+            init_hierarchy(ctx, false, "Default", "default", "default", "default", cfg.ns_suffix, &made, err);
+        if (rc == 0)
+            rc = init_hierarchy(ctx, false, "System", "kuke-system", "kukeon", "kukeon", cfg.ns_suffix, &made,
+                                err);
+        if (rc == 0)
+            printf("kukeond not started (in-process: --no-daemon, KUKEON_NO_DAEMON or an explicit "
+                   "--run-path)\n");
+        return rc;
     }
     char *started = NULL;
     if (init_daemon_start(ctx, &started, err) < 0) {
@@ -342,7 +348,6 @@ int kuke_cmd_init(struct kuke_ctx *ctx, struct kk_err *err)
         free(started);
         return -1;
     }
-    bool made = false;
     rc = init_hierarchy(ctx, true, "Default", "default", "default", "default", cfg.ns_suffix, &made, err);
     if (rc == 0)
         rc =

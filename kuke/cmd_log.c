@@ -22,8 +22,8 @@ int kuke_cmd_log(struct kuke_ctx *ctx, struct kk_err *err)
     if (ctx->nargs != 1)
         return kk_error(err, KK_ERR_INVALID, 0, "accepts 1 arg(s), received %d", ctx->nargs);
     const char *name = ctx->args[0];
-    struct kuke_term_scope s;
-    if (kuke_term_scope(ctx, "LOG", &s, err) < 0)
+    struct kuke_cell_scope s;
+    if (kuke_cell_scope(ctx, "LOG", &s, err) < 0)
         return -1;
     json_t *cell = NULL;
     if (kuke_term_get_cell(ctx, name, &s, &cell, NULL, err) < 0)

@@ -102,7 +102,7 @@ static int add_env(const struct kuke_ctx *ctx, json_t *doc, struct kk_err *err)
 /* The document of --image REF [--command C]: one attachable container "main", the command split on
  * blanks into command and args (as kuke create cell). */
 static json_t *image_doc(const char *name, const char *image, const char *command,
-                         const struct kuke_term_scope *s)
+                         const struct kuke_cell_scope *s)
 {
     json_t *c = json_pack("{s:s, s:s, s:b}", "id", "main", "image", image, "attachable", 1);
     json_t *argv = json_array();
@@ -127,16 +127,14 @@ static int cell_method(const struct kuke_ctx *ctx, const char *method, json_t *d
 {
     json_t *args = json_pack("{s:O}", "Doc", doc);
     json_t *reply = NULL;
-    int rc = args == NULL ? kk_error(err, KK_ERR_INTERNAL, 0, "out of memory")
-                          : kuke_api_call(ctx, method, args, &reply, err);
-    json_decref(args);
+    int rc = kuke_api_call_take(ctx, method, args, &reply, err);
     json_decref(reply);
     return rc;
 }
 
 /* method with the request document of the cell name in s. */
 static int cell_named(const struct kuke_ctx *ctx, const char *method, const char *name,
-                      const struct kuke_term_scope *s, struct kk_err *err)
+                      const struct kuke_cell_scope *s, struct kk_err *err)
 {
     json_t *doc = kuke_request_doc_at(kuke_kind(KUKE_CELL), name, s->realm, s->space, s->stack);
     int rc =
@@ -147,7 +145,7 @@ static int cell_named(const struct kuke_ctx *ctx, const char *method, const char
 
 /* Attach; a workload that has already ended (no relay to attach to) shows its captured output. */
 static int run_attach(const struct kuke_ctx *ctx, const char *cell, const char *container,
-                      const struct kuke_term_scope *s, enum kk_tty_end *end, struct kk_err *err)
+                      const struct kuke_cell_scope *s, enum kk_tty_end *end, struct kk_err *err)
 {
     struct kk_err aerr = {0};
     /* The relay makes its socket a moment after the start: a short wait for it. */
@@ -210,8 +208,8 @@ int kuke_cmd_run(struct kuke_ctx *ctx, struct kk_err *err)
                         "run needs exactly one source: a cell name, -f FILE|-, or --image REF [--command C]");
     if (command != NULL && image == NULL)
         return kk_error(err, KK_ERR_INVALID, 0, "--command goes with --image");
-    struct kuke_term_scope s;
-    if (kuke_term_scope(ctx, "RUN", &s, err) < 0)
+    struct kuke_cell_scope s;
+    if (kuke_cell_scope(ctx, "RUN", &s, err) < 0)
         return -1;
 
     char name[KUKE_ARG_MAX];

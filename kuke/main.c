@@ -46,7 +46,7 @@ static const struct kuke_opt kuke_daemon_logs_opts[] = {
 };
 static const struct kuke_opt kuke_init_opts[] = {
     {"timeout", 0, KUKE_OPT_STRING, NULL, "how long to wait for the daemon, e.g. 10s"},
-    {"no-daemon", 0, KUKE_OPT_BOOL, NULL, "prepare the host but do not start kukeond"},
+    {"no-daemon", 0, KUKE_OPT_BOOL, NULL, "init in this process (hierarchies too); do not start kukeond"},
     {0},
 };
 

@@ -68,6 +68,17 @@ int kuke_scope(const struct kuke_ctx *ctx, const char *flag, const char *verb, c
     return 0;
 }
 
+int kuke_cell_scope(const struct kuke_ctx *ctx, const char *verb, struct kuke_cell_scope *s,
+                    struct kk_err *err)
+{
+    const struct kuke_kind_info *k = kuke_kind(KUKE_CELL);
+    return kuke_scope(ctx, "realm", verb, k, "REALM", "default", s->realm, err) < 0 ||
+                   kuke_scope(ctx, "space", verb, k, "SPACE", "default", s->space, err) < 0 ||
+                   kuke_scope(ctx, "stack", verb, k, "STACK", "default", s->stack, err) < 0
+               ? -1
+               : 0;
+}
+
 int kuke_scope_explicit(const struct kuke_ctx *ctx, const char *flag, char *out, struct kk_err *err)
 {
     const char *v = kuke_flag(ctx, flag);

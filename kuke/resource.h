@@ -34,6 +34,12 @@ const struct kuke_kind_info *kuke_kind(enum kuke_kind kind);
  * "REALM"). out has KUKE_ARG_MAX bytes. */
 int kuke_scope(const struct kuke_ctx *ctx, const char *flag, const char *verb, const struct kuke_kind_info *k,
                const char *field, const char *def, char *out, struct kk_err *err);
+/* The scope of a cell verb: --realm/--space/--stack, KUKE_<VERB>_CELL_<FIELD>, else "default". */
+struct kuke_cell_scope {
+    char realm[KUKE_ARG_MAX], space[KUKE_ARG_MAX], stack[KUKE_ARG_MAX];
+};
+int kuke_cell_scope(const struct kuke_ctx *ctx, const char *verb, struct kuke_cell_scope *s,
+                    struct kk_err *err);
 /* Only the flag, trimmed, "" when not given: list filters, where an unset flag means every one. */
 int kuke_scope_explicit(const struct kuke_ctx *ctx, const char *flag, char *out, struct kk_err *err);
 

@@ -11,17 +11,9 @@
 #include "kuke/cli.h"
 #include "kuke/resource.h"
 
-struct kuke_term_scope {
-    char realm[KUKE_ARG_MAX], space[KUKE_ARG_MAX], stack[KUKE_ARG_MAX];
-};
-
-/* --realm/--space/--stack, KUKE_<VERB>_CELL_<FIELD>, else "default". */
-int kuke_term_scope(const struct kuke_ctx *ctx, const char *verb, struct kuke_term_scope *s,
-                    struct kk_err *err);
-
 /* GetCell; *cell the stored document (a new reference) or NULL when the cell does not exist. *running
  * (may be NULL) says whether its root task runs, when the daemon says. */
-int kuke_term_get_cell(const struct kuke_ctx *ctx, const char *name, const struct kuke_term_scope *s,
+int kuke_term_get_cell(const struct kuke_ctx *ctx, const char *name, const struct kuke_cell_scope *s,
                        json_t **cell, bool *running, struct kk_err *err);
 
 /* The container to attach to or to read: flag (--container) when given, else the cell's
@@ -31,12 +23,12 @@ int kuke_term_pick(const json_t *cell, const char *flag, bool attachable_only, c
 
 /* AttachContainer, then attach this terminal until detach or the relay's close. */
 int kuke_term_attach(const struct kuke_ctx *ctx, const char *cell, const char *container,
-                     const struct kuke_term_scope *s, enum kk_tty_end *end, struct kk_err *err);
+                     const struct kuke_cell_scope *s, enum kk_tty_end *end, struct kk_err *err);
 
 /* LogContainer: the host path of the container's output (capture file or shim log). out has
  * PATH_MAX bytes. */
 int kuke_term_log_path(const struct kuke_ctx *ctx, const char *cell, const char *container,
-                       const struct kuke_term_scope *s, char *out, size_t size, struct kk_err *err);
+                       const struct kuke_cell_scope *s, char *out, size_t size, struct kk_err *err);
 
 /* Print the file at path from offset *off on; with follow, keep printing what is appended every
  * 200 ms until SIGINT or SIGTERM. */

@@ -184,7 +184,7 @@ int ctl_names_child(const struct ctl_names *n, const char *child, struct ctl_nam
 }
 
 /* The trimmed extent of s (Go's strings.TrimSpace, ASCII whitespace). */
-static void ctl_trim(const char *s, const char **start, size_t *len)
+void ctl_trim(const char *s, const char **start, size_t *len)
 {
     while (*s != '\0' && isspace((unsigned char)*s))
         s++;
@@ -459,8 +459,7 @@ bool kk_ctl_method_writes(const char *method)
     return e == NULL || e->writes;
 }
 
-/* A boolean argument: absent and null are false; anything else must be a JSON boolean. */
-static int ctl_arg_bool(struct ctl_op *op, const json_t *args, const char *key, bool *out, struct kk_err *err)
+int ctl_arg_bool(struct ctl_op *op, const json_t *args, const char *key, bool *out, struct kk_err *err)
 {
     const json_t *v = json_object_get(args, key);
     *out = false;
@@ -473,9 +472,8 @@ static int ctl_arg_bool(struct ctl_op *op, const json_t *args, const char *key, 
     return 0;
 }
 
-/* A scope-name argument of List*: absent, null or "" mean every one. */
-static int ctl_arg_name(struct ctl_op *op, const json_t *args, const char *key, enum kk_name_kind kind,
-                        char out[KK_NAME_SIZE], struct kk_err *err)
+int ctl_arg_name(struct ctl_op *op, const json_t *args, const char *key, enum kk_name_kind kind,
+                 char out[KK_NAME_SIZE], struct kk_err *err)
 {
     out[0] = '\0';
     const json_t *v = json_object_get(args, key);
@@ -495,25 +493,30 @@ static int ctl_arg_name(struct ctl_op *op, const json_t *args, const char *key, 
     return 0;
 }
 
+const json_t *ctl_arg_doc_of(struct ctl_op *op, const json_t *args, const char *title, const char *noun,
+                             const char *required, struct kk_err *err)
+{
+    const json_t *doc = json_object_get(args, "Doc");
+    if (!json_is_object(doc)) {
+        ctl_fail(op, required, err, KK_ERR_INVALID, "%s name is required (the request has no Doc)", noun);
+        return NULL;
+    }
+    const char *kind = kk_json_str(doc, "kind");
+    if (kind[0] != '\0' && strcmp(kind, title) != 0) {
+        char shown[4 * 32 + 8];
+        kk_log_escape(kind, shown, sizeof(shown));
+        ctl_fail(op, "ConversionFailed", err, KK_ERR_INVALID, "the request's Doc is a \"%s\", expected a %s",
+                 shown, title);
+        return NULL;
+    }
+    return doc;
+}
+
 /* The request's Doc, which must be the layer's kind when it says one. */
 static const json_t *ctl_arg_doc(struct ctl_op *op, const struct ctl_layer *L, const json_t *args,
                                  struct kk_err *err)
 {
-    const json_t *doc = json_object_get(args, "Doc");
-    if (!json_is_object(doc)) {
-        ctl_fail(op, L->name_required, err, KK_ERR_INVALID, "%s name is required (the request has no Doc)",
-                 L->noun);
-        return NULL;
-    }
-    const char *kind = kk_json_str(doc, "kind");
-    if (kind[0] != '\0' && strcmp(kind, L->title) != 0) {
-        char shown[4 * 32 + 8];
-        kk_log_escape(kind, shown, sizeof(shown));
-        ctl_fail(op, "ConversionFailed", err, KK_ERR_INVALID, "the request's Doc is a \"%s\", expected a %s",
-                 shown, L->title);
-        return NULL;
-    }
-    return doc;
+    return ctl_arg_doc_of(op, args, L->title, L->noun, L->name_required, err);
 }
 
 /* Every method needs the run path as kuke init left it, made with this configuration. A method that

@@ -69,8 +69,29 @@ int ctl_fail(struct ctl_op *op, const char *kind, struct kk_err *err, enum kk_er
              ...) __attribute__((format(printf, 5, 6)));
 /* Keep err as it is, but make kind the wire Kind. -1. */
 int ctl_fail_kind(struct ctl_op *op, const char *kind, struct kk_err *err);
+/* s without its leading and trailing white space: *start into s, *len bytes. */
+void ctl_trim(const char *s, const char **start, size_t *len);
+/* Arguments of a kukeonv1 request, for every method table. A boolean: absent and null are false,
+ * anything else must be a JSON boolean. A scope name of List*: absent, null or "" (after trimming)
+ * mean every one (out ""), else a valid name of kind. The request's Doc (NULL with err set): it must
+ * be an object, a title ("Cell") when it names its kind; without it the wire Kind is required and
+ * the message "<noun> name is required". */
+int ctl_arg_bool(struct ctl_op *op, const json_t *args, const char *key, bool *out, struct kk_err *err);
+int ctl_arg_name(struct ctl_op *op, const json_t *args, const char *key, enum kk_name_kind kind,
+                 char out[KK_NAME_SIZE], struct kk_err *err);
+const json_t *ctl_arg_doc_of(struct ctl_op *op, const json_t *args, const char *title, const char *noun,
+                             const char *required, struct kk_err *err);
+/* The parents of n must have documents (a space needs its realm; a stack its realm and space; a
+ * cell all three): 0, or the reference's not-found error of the first one missing (RealmNotFound,
+ * SpaceNotFound, StackNotFound), -1. */
+int ctl_check_parents(struct ctl_op *op, const struct ctl_names *n, struct kk_err *err);
 /* Purge: note a failed step ("<what>: <message>") and go on. Returns 0 so the caller continues. */
 int ctl_purge_note(struct ctl_op *op, const char *what, const struct kk_err *err);
+/* Run one step of a delete (rc its result): in a delete, its failure ends the request (-1); in a
+ * purge, it is noted (ctl_purge_note), err cleared, and the walk goes on (0). */
+int ctl_step(struct ctl_op *op, int rc, const char *what, struct kk_err *err);
+/* Sleep ms milliseconds (a retry's pause). */
+void ctl_pause_ms(long ms);
 
 /* The helper socket, or -1 with err naming the helper and what needed it. */
 int ctl_helper(struct ctl_op *op, enum kk_ctl_helper h, const char *purpose, struct kk_err *err);

@@ -668,10 +668,18 @@ static void cell_unchanged(struct ctl_op *op, const struct ctl_names *n, const j
     const char *state = cell_state(op, n, actual, buf, sizeof(buf));
     snprintf(was, sizeof(was), "%s", state);
     o->action = "unchanged";
-    if (cell_failed(n, state, o))
+    /* Failed by its own create (CreateCellFailed: containerd down, an image missing...), the cell was
+     * never made: the apply retries it, as it does a half-made one below. Failed or Error by its
+     * reconcile (the workload's doing) stays a failure of the apply (kukeon-reference.md 3.8). */
+    bool create_failed =
+        strcmp(kk_doc_state(actual), "Failed") == 0 &&
+        strcmp(kk_json_str(json_object_get(actual, "status"), "reason"), "CreateCellFailed") == 0;
+    if (create_failed)
+        snprintf(was, sizeof(was), "Failed");
+    else if (cell_failed(n, state, o))
         return;
     struct kk_err err = {0};
-    if (strcmp(state, "Stopped") == 0 || strcmp(state, "Exited") == 0) {
+    if (!create_failed && (strcmp(state, "Stopped") == 0 || strcmp(state, "Exited") == 0)) {
         if (ctl_cell_start(op, n, &err) < 0) {
             kk_error_wrap(&err, "starting the stopped cell \"%s\"", n->cell);
             outcome_fail(o, &err);
@@ -689,7 +697,8 @@ static void cell_unchanged(struct ctl_op *op, const struct ctl_names *n, const j
         }
         return;
     }
-    if (state[0] == '\0' || strcmp(state, "Creating") == 0 || strcmp(state, "Pending") == 0) {
+    if (state[0] == '\0' || strcmp(state, "Creating") == 0 || strcmp(state, "Pending") == 0 ||
+        create_failed) {
         if (cell_converge_to(op, actual, buf, sizeof(buf), o) < 0 || cell_failed(n, buf, o))
             return;
         char line[64];

@@ -125,9 +125,19 @@ int ctl_attach_prepare(struct ctl_op *op, const struct ctl_names *n, const char 
     return 0;
 }
 
-static bool ctl_ctr_attachable(const json_t *spec)
+/* The container the request names (Doc or the scope arguments), looked up in its cell's document:
+ * its names and derived paths, and whether it is attachable. 0, or -1 with err and the wire Kind
+ * set. */
+static int ctl_ctr_resolve(struct ctl_op *op, const json_t *args, struct ctl_ctr *c, struct kk_derived *d,
+                           bool *attachable, struct kk_err *err)
 {
-    return kk_json_bool(spec, "attachable");
+    json_t *cell = NULL;
+    const json_t *spec = NULL;
+    if (ctl_ctr_from_args(op, args, c, err) < 0 || ctl_ctr_lookup(op, c, &cell, &spec, d, err) < 0)
+        return -1;
+    *attachable = kk_json_bool(spec, "attachable");
+    json_decref(cell);
+    return 0;
 }
 
 static json_t *ctl_attach_container(struct ctl_op *op, const json_t *args, const char **member,
@@ -135,13 +145,10 @@ static json_t *ctl_attach_container(struct ctl_op *op, const json_t *args, const
 {
     (void)member;
     struct ctl_ctr c;
-    json_t *cell = NULL;
-    const json_t *spec;
     struct kk_derived d;
-    if (ctl_ctr_from_args(op, args, &c, err) < 0 || ctl_ctr_lookup(op, &c, &cell, &spec, &d, err) < 0)
+    bool attachable;
+    if (ctl_ctr_resolve(op, args, &c, &d, &attachable, err) < 0)
         return NULL;
-    bool attachable = ctl_ctr_attachable(spec);
-    json_decref(cell);
     if (!attachable) {
         ctl_fail(
             op, "AttachNotSupported", err, KK_ERR_INVALID,
@@ -179,13 +186,10 @@ static json_t *ctl_log_container(struct ctl_op *op, const json_t *args, const ch
 {
     (void)member;
     struct ctl_ctr c;
-    json_t *cell = NULL;
-    const json_t *spec;
     struct kk_derived d;
-    if (ctl_ctr_from_args(op, args, &c, err) < 0 || ctl_ctr_lookup(op, &c, &cell, &spec, &d, err) < 0)
+    bool attachable;
+    if (ctl_ctr_resolve(op, args, &c, &d, &attachable, err) < 0)
         return NULL;
-    bool attachable = ctl_ctr_attachable(spec);
-    json_decref(cell);
     char path[KK_DERIVE_PATH_SIZE + 32];
     if (kk_snprintf(path, sizeof(path), err, "log path", "%s/%s", d.container_dir,
                     attachable ? "tty/" KK_TTY_CAPTURE : "log") < 0) {

@@ -7,11 +7,11 @@
  * kukeonv1 methods that use these are in ctl_cell_methods.c. */
 #include "kukeond/ctl_cell.h"
 
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,17 +38,6 @@
 
 /* ---- names --------------------------------------------------------------------------------------- */
 
-static void cell_trim(const char *s, const char **start, size_t *len)
-{
-    while (*s != '\0' && isspace((unsigned char)*s))
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && isspace((unsigned char)s[n - 1]))
-        n--;
-    *start = s;
-    *len = n;
-}
-
 int ctl_cell_names_from_doc(struct ctl_op *op, const json_t *doc, struct ctl_names *out, struct kk_err *err)
 {
     memset(out, 0, sizeof(*out));
@@ -62,7 +51,7 @@ int ctl_cell_names_from_doc(struct ctl_op *op, const json_t *doc, struct ctl_nam
     const char *start[4];
     size_t len[4];
     for (int k = 0; k < 4; k++)
-        cell_trim(raw[k], &start[k], &len[k]);
+        ctl_trim(raw[k], &start[k], &len[k]);
     if (len[3] == 0)
         return ctl_fail(op, required[3], err, KK_ERR_INVALID, "cell name is required");
     for (int k = 0; k < 3; k++)
@@ -76,22 +65,6 @@ int ctl_cell_names_from_doc(struct ctl_op *op, const json_t *doc, struct ctl_nam
         dst[k][len[k]] = '\0';
     }
     return 0;
-}
-
-int ctl_cell_parents(struct ctl_op *op, const struct ctl_names *n, struct kk_err *err)
-{
-    for (enum kk_kind k = KK_KIND_REALM; k <= KK_KIND_STACK; k++) {
-        struct ctl_names p = *n;
-        p.depth = k;
-        json_t *doc = NULL;
-        int rc = ctl_doc_get(op, &p, &doc, NULL, err);
-        json_decref(doc);
-        if (rc < 0)
-            return -1;
-        if (rc == 0)
-            return ctl_not_found(op, &p, err);
-    }
-    return 1;
 }
 
 static int cell_derive(struct ctl_op *op, const struct ctl_names *n, struct kk_derived *d, struct kk_err *err)
@@ -135,12 +108,6 @@ static void cell_spec_hash(const json_t *c, char out[17])
     snprintf(out, 17, "%016" PRIx64, h);
 }
 
-static void cell_pause_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static void cell_now(char buf[40])
 {
     struct timespec now;
@@ -162,46 +129,17 @@ static void cell_ms_time(int64_t ms, char buf[40])
 
 /* ---- files beside the document -------------------------------------------------------------------- */
 
-/* Write dir/name atomically and durably (docs/state.md): a temporary file, fsync, rename, fsync dir. */
+/* Write dir/name atomically and durably (docs/state.md), 0644 whatever the umask: the container's
+ * processes read it through the bind mount. */
 static int cell_write_file(const char *dir, const char *name, const char *text, struct kk_err *err)
 {
     _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dfd < 0)
         return kk_error(err, KK_ERR_INTERNAL, errno, "opening the cell's directory %s", dir);
-    char tmp[64];
-    snprintf(tmp, sizeof(tmp), ".%s-%d.tmp", name, (int)getpid());
-    int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return kk_error(err, KK_ERR_INTERNAL, errno, "writing %s/%s: creating a temporary file", dir, name);
-    size_t len = strlen(text), off = 0;
-    const char *step = NULL;
-    /* 0644 whatever the umask: the container's processes read it through the bind mount. */
-    if (fchmod(fd, 0644) < 0)
-        step = "setting the mode of";
-    while (step == NULL && off < len) {
-        ssize_t w = write(fd, text + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            step = "writing";
-        else
-            off += (size_t)w;
-    }
-    if (step == NULL && fsync(fd) < 0)
-        step = "syncing";
-    int saved = errno;
-    close(fd);
-    if (step == NULL && renameat(dfd, tmp, dfd, name) < 0) {
-        step = "renaming into place";
-        saved = errno;
-    }
-    if (step != NULL) {
-        unlinkat(dfd, tmp, 0);
-        return kk_error(err, KK_ERR_INTERNAL, saved, "writing %s/%s: %s the temporary file", dir, name, step);
-    }
-    if (fsync(dfd) < 0)
-        return kk_error(err, KK_ERR_INTERNAL, errno, "writing %s/%s: syncing its directory", dir, name);
-    return 0;
+    char path[PATH_MAX], prefix[64];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    snprintf(prefix, sizeof(prefix), ".%s-", name);
+    return kk_store_write_file(dfd, name, path, prefix, 0644, text, strlen(text), err);
 }
 
 /* etc-hostname (the cell's name) and etc-hosts (the localhost block, and the cell's address once it has
@@ -373,18 +311,9 @@ static int cell_pause_image(struct ctl_op *op, const char *realm, const char *im
  * docker.io/library/busybox:latest), the same rule ctr and the Go Kukeon apply. */
 static void cell_image_canonical(const char *in, char *out, size_t size)
 {
-    const char *slash = strchr(in, '/');
-    bool has_domain = false;
-    if (slash != NULL) {
-        size_t fl = (size_t)(slash - in);
-        has_domain = memchr(in, '.', fl) != NULL || memchr(in, ':', fl) != NULL ||
-                     (fl == 9 && memcmp(in, "localhost", 9) == 0);
-    }
-    const char *last = strrchr(in, '/');
-    const char *tail = last != NULL ? last + 1 : in;
-    bool has_tag = strchr(tail, ':') != NULL || strchr(in, '@') != NULL;
-    snprintf(out, size, "%s%s%s", has_domain ? "" : (slash != NULL ? "docker.io/" : "docker.io/library/"), in,
-             has_tag ? "" : ":latest");
+    const char *suffix;
+    const char *prefix = kk_image_canonical_parts(in, &suffix);
+    snprintf(out, size, "%s%s%s", prefix, in, suffix);
 }
 
 /* Every image the cell's containers run is in the realm (the pause image is loaded when missing):
@@ -1127,7 +1056,7 @@ json_t *ctl_cell_create(struct ctl_op *op, const json_t *in, bool start, struct 
     struct kk_store_token tok = KK_STORE_TOKEN_INIT;
     struct cell_made made = {0};
     made.containers = json_array();
-    if (ctl_cell_parents(op, &n, err) < 0)
+    if (ctl_check_parents(op, &n, err) < 0)
         goto out;
     int exists = ctl_doc_get(op, &n, &doc, &tok, err);
     if (exists < 0)
@@ -1312,23 +1241,10 @@ static int cell_remove_cgroup(struct ctl_op *op, const struct ctl_names *n, bool
             if (kk_cgd_kill(sock, &dn, 2000, NULL, &e) < 0)
                 kk_info("killing what is left in the cgroup of cell %s: %s", n->cell, e.msg);
         }
-        cell_pause_ms(CELL_CGROUP_PAUSE_MS);
+        ctl_pause_ms(CELL_CGROUP_PAUSE_MS);
     }
     *existed = del.existed;
     return 0;
-}
-
-/* In a delete, a failed step ends it; in a purge, it is noted and the next step runs. */
-static int cell_step(struct ctl_op *op, int rc, const char *what, struct kk_err *err)
-{
-    if (rc >= 0)
-        return 0;
-    if (op->purge) {
-        ctl_purge_note(op, what, err);
-        kk_err_clear(err);
-        return 0;
-    }
-    return -1;
 }
 
 int ctl_cell_remove(struct ctl_op *op, const struct ctl_names *n, struct ctl_cell_removed *rm,
@@ -1356,7 +1272,7 @@ int ctl_cell_remove(struct ctl_op *op, const struct ctl_names *n, struct ctl_cel
                      ? kk_error(err, KK_ERR_INTERNAL, ENOMEM, "recording the delete of %s", what)
                      : ctl_status_write(op, n, st, 0, NULL, err);
         json_decref(st);
-        if (cell_step(op, rc, "recording the delete", err) < 0) {
+        if (ctl_step(op, rc, "recording the delete", err) < 0) {
             json_decref(doc);
             return -1;
         }
@@ -1364,13 +1280,13 @@ int ctl_cell_remove(struct ctl_op *op, const struct ctl_names *n, struct ctl_cel
     /* Every container of the cell containerd knows, the document's and any left over: kuke-ctrd kills
      * a live task and removes the task, the record and the snapshot. */
     Kukeon__Ipc__Ctrd__ContainerListReply *l = NULL;
-    int rc = cell_step(op, cell_list(op, n, &l, err), "listing containers", err);
+    int rc = ctl_step(op, cell_list(op, n, &l, err), "listing containers", err);
     for (size_t i = 0; rc == 0 && l != NULL && i < l->n_containers; i++) {
         const char *id = l->containers[i]->ref != NULL ? l->containers[i]->ref->container : "";
         if (id[0] == '\0')
             continue;
         bool existed = false;
-        rc = cell_step(op, cell_container_delete(op, n, id, &existed, err), "container", err);
+        rc = ctl_step(op, cell_container_delete(op, n, id, &existed, err), "container", err);
         rm->containers = rm->containers || existed;
     }
     if (l != NULL)
@@ -1380,13 +1296,13 @@ int ctl_cell_remove(struct ctl_op *op, const struct ctl_names *n, struct ctl_cel
         int nrc = sock < 0 ? -1 : kk_netd_cell_delete(sock, n->realm, n->space, n->stack, n->cell, NULL, err);
         if (nrc < 0)
             kk_error_wrap(err, "network of %s", what);
-        rc = cell_step(op, nrc, "network", err);
+        rc = ctl_step(op, nrc, "network", err);
     }
     bool cg = false;
     bool host_process =
         exists == 1 && json_object_get(json_object_get(kk_doc_metadata(doc), "labels"), "kukeon.io/host-process") != NULL;
     if (rc == 0)
-        rc = cell_step(op, cell_remove_cgroup(op, n, host_process, &cg, err), "cgroup", err);
+        rc = ctl_step(op, cell_remove_cgroup(op, n, host_process, &cg, err), "cgroup", err);
     rm->cgroup = rc == 0;
     if (rc == 0) {
         struct kk_derived d;
@@ -1407,7 +1323,7 @@ int ctl_cell_remove(struct ctl_op *op, const struct ctl_names *n, struct ctl_cel
     }
     if (rc == 0 && exists == 1) {
         struct kk_derive_names dn = ctl_dnames(n);
-        rc = cell_step(op, kk_store_delete(&op->ctl->store, &dn, NULL, err), "metadata", err);
+        rc = ctl_step(op, kk_store_delete(&op->ctl->store, &dn, NULL, err), "metadata", err);
         rm->metadata = rc == 0;
     }
     json_decref(doc);

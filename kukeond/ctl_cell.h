@@ -67,10 +67,6 @@ int ctl_cell_delete_child(struct ctl_op *op, const struct ctl_names *n, struct k
  * The cell's own name is checked first (CellNameRequired), then its parents' from the top. */
 int ctl_cell_names_from_doc(struct ctl_op *op, const json_t *doc, struct ctl_names *out, struct kk_err *err);
 
-/* 1 when the realm, space and stack above the cell n all have documents; otherwise the reference's
- * not-found error of the first one missing (RealmNotFound, SpaceNotFound, StackNotFound), -1. */
-int ctl_cell_parents(struct ctl_op *op, const struct ctl_names *n, struct kk_err *err);
-
 /* What a cell delete removed, for DeleteCell's Result. */
 struct ctl_cell_removed {
     bool existed, containers, cgroup, metadata;

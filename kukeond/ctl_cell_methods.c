@@ -15,60 +15,7 @@
 static const json_t *cell_arg_doc(struct ctl_op *op, const json_t *args, const char *kind,
                                   const char *required, struct kk_err *err)
 {
-    const json_t *doc = json_object_get(args, "Doc");
-    if (!json_is_object(doc)) {
-        ctl_fail(op, required, err, KK_ERR_INVALID, "%s name is required (the request has no Doc)",
-                 strcmp(kind, "Cell") == 0 ? "cell" : "container");
-        return NULL;
-    }
-    const char *k = kk_json_str(doc, "kind");
-    if (k[0] != '\0' && strcmp(k, kind) != 0) {
-        char shown[4 * 32 + 8];
-        kk_log_escape(k, shown, sizeof(shown));
-        ctl_fail(op, "ConversionFailed", err, KK_ERR_INVALID, "the request's Doc is a \"%s\", expected a %s",
-                 shown, kind);
-        return NULL;
-    }
-    return doc;
-}
-
-static int cell_arg_bool(struct ctl_op *op, const json_t *args, const char *key, bool *out,
-                         struct kk_err *err)
-{
-    const json_t *v = json_object_get(args, key);
-    *out = false;
-    if (v == NULL || json_is_null(v))
-        return 0;
-    if (!json_is_boolean(v))
-        return ctl_fail(op, "ConversionFailed", err, KK_ERR_INVALID, "argument %s must be true or false",
-                        key);
-    *out = json_is_true(v);
-    return 0;
-}
-
-/* A scope name of List*: absent, null or "" (after trimming) mean every one. */
-static int cell_arg_name(struct ctl_op *op, const json_t *args, const char *key, enum kk_name_kind kind,
-                         char out[KK_NAME_SIZE], struct kk_err *err)
-{
-    out[0] = '\0';
-    const json_t *v = json_object_get(args, key);
-    if (v == NULL || json_is_null(v))
-        return 0;
-    if (!json_is_string(v))
-        return ctl_fail(op, "ConversionFailed", err, KK_ERR_INVALID, "argument %s must be a string", key);
-    const char *s = json_string_value(v);
-    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
-        s++;
-    size_t len = strlen(s);
-    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\n' || s[len - 1] == '\r'))
-        len--;
-    if (len == 0)
-        return 0;
-    if (kk_name_check_len(kind, s, len, err) < 0)
-        return ctl_fail_kind(op, CTL_KIND_UNKNOWN, err);
-    memcpy(out, s, len);
-    out[len] = '\0';
-    return 0;
+    return ctl_arg_doc_of(op, args, kind, strcmp(kind, "Cell") == 0 ? "cell" : "container", required, err);
 }
 
 static int cell_names_arg(struct ctl_op *op, const json_t *args, struct ctl_names *n, const json_t **doc,
@@ -216,9 +163,9 @@ static json_t *m_list_cells(struct ctl_op *op, const json_t *args, const char **
 {
     *member = "Cells";
     char realm[KK_NAME_SIZE], space[KK_NAME_SIZE], stack[KK_NAME_SIZE];
-    if (cell_arg_name(op, args, "RealmName", KK_NAME_REALM, realm, err) < 0 ||
-        cell_arg_name(op, args, "SpaceName", KK_NAME_SPACE, space, err) < 0 ||
-        cell_arg_name(op, args, "StackName", KK_NAME_STACK, stack, err) < 0)
+    if (ctl_arg_name(op, args, "RealmName", KK_NAME_REALM, realm, err) < 0 ||
+        ctl_arg_name(op, args, "SpaceName", KK_NAME_SPACE, space, err) < 0 ||
+        ctl_arg_name(op, args, "StackName", KK_NAME_STACK, stack, err) < 0)
         return NULL;
     return cell_list_docs(op, realm, space, stack, "", err);
 }
@@ -288,10 +235,10 @@ static json_t *m_list_containers(struct ctl_op *op, const json_t *args, const ch
 {
     *member = "Containers";
     char realm[KK_NAME_SIZE], space[KK_NAME_SIZE], stack[KK_NAME_SIZE], cell[KK_NAME_SIZE];
-    if (cell_arg_name(op, args, "RealmName", KK_NAME_REALM, realm, err) < 0 ||
-        cell_arg_name(op, args, "SpaceName", KK_NAME_SPACE, space, err) < 0 ||
-        cell_arg_name(op, args, "StackName", KK_NAME_STACK, stack, err) < 0 ||
-        cell_arg_name(op, args, "CellName", KK_NAME_CELL, cell, err) < 0)
+    if (ctl_arg_name(op, args, "RealmName", KK_NAME_REALM, realm, err) < 0 ||
+        ctl_arg_name(op, args, "SpaceName", KK_NAME_SPACE, space, err) < 0 ||
+        ctl_arg_name(op, args, "StackName", KK_NAME_STACK, stack, err) < 0 ||
+        ctl_arg_name(op, args, "CellName", KK_NAME_CELL, cell, err) < 0)
         return NULL;
     json_t *cells = cell_list_docs(op, realm, space, stack, cell, err);
     if (cells == NULL)
@@ -317,8 +264,8 @@ static json_t *m_delete(struct ctl_op *op, const json_t *args, bool purge, struc
     const json_t *in;
     struct ctl_names n;
     bool force = false, cascade = false;
-    if (cell_names_arg(op, args, &n, &in, err) < 0 || cell_arg_bool(op, args, "Force", &force, err) < 0 ||
-        cell_arg_bool(op, args, "Cascade", &cascade, err) < 0)
+    if (cell_names_arg(op, args, &n, &in, err) < 0 || ctl_arg_bool(op, args, "Force", &force, err) < 0 ||
+        ctl_arg_bool(op, args, "Cascade", &cascade, err) < 0)
         return NULL;
     op->purge = purge;
     json_t *doc = NULL;

@@ -7,11 +7,9 @@
  * create (or the reconcile loop) finishes; a failed effect leaves state Failed with the reason. */
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -220,54 +218,11 @@ static int ctl_copy_conflist(struct ctl_op *op, const struct kk_derived *d, cons
         return -1;
     if (rc > 0 && have_len == len && memcmp(have, text, len) == 0)
         return 0;
-    /* Atomic and durable like every file of the run path (docs/state.md); a unique temporary name
-     * because kuke in-process may write beside a daemon. */
-    char tmp[64];
-    int fd = -1;
-    for (int i = 0; i < 16 && fd < 0; i++) {
-        uint64_t r = 0;
-        if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            r = ((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_nsec ^ (uint64_t)i;
-        }
-        snprintf(tmp, sizeof(tmp), CTL_CONFLIST_TMP_PREFIX "%016" PRIx64 ".tmp", r);
-        fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
-        if (fd < 0 && errno != EEXIST)
-            return kk_error(err, KK_ERR_INTERNAL, errno, "writing %s: creating a temporary file beside it",
-                            copy);
-    }
-    if (fd < 0)
-        return kk_error(err, KK_ERR_INTERNAL, EEXIST, "writing %s: creating a temporary file beside it",
-                        copy);
-    const char *step = NULL;
-    size_t off = 0;
-    /* 0640 whatever the umask: the run path's group (kukeon) may read it, as the documents. */
-    if (fchmod(fd, 0640) < 0)
-        step = "setting the mode of";
-    while (step == NULL && off < len) {
-        ssize_t w = write(fd, text + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            step = "writing";
-        else
-            off += (size_t)w;
-    }
-    if (step == NULL && fsync(fd) < 0)
-        step = "syncing";
-    int saved = errno;
-    close(fd);
-    if (step == NULL && renameat(dfd, tmp, dfd, CTL_CONFLIST_COPY) < 0) {
-        step = "renaming into place";
-        saved = errno;
-    }
-    if (step != NULL) {
-        unlinkat(dfd, tmp, 0);
-        return kk_error(err, KK_ERR_INTERNAL, saved, "writing %s: %s the temporary file", copy, step);
-    }
-    if (fsync(dfd) < 0)
-        return kk_error(err, KK_ERR_INTERNAL, errno, "writing %s: syncing its directory", copy);
+    /* Atomic and durable like every file of the run path, under a unique temporary name because
+     * kuke in-process may write beside a daemon; 0640: the run path's group (kukeon) may read it, as
+     * the documents. */
+    if (kk_store_write_file(dfd, CTL_CONFLIST_COPY, copy, CTL_CONFLIST_TMP_PREFIX, 0640, text, len, err) < 0)
+        return -1;
     return 1;
 }
 
@@ -385,8 +340,7 @@ static void ctl_record_failure(struct ctl_op *op, const struct ctl_names *n, con
 
 /* ---- create ------------------------------------------------------------------------------------- */
 
-/* The parents must exist: a space needs its realm, a stack its realm and space. */
-static int ctl_check_parents(struct ctl_op *op, const struct ctl_names *n, struct kk_err *err)
+int ctl_check_parents(struct ctl_op *op, const struct ctl_names *n, struct kk_err *err)
 {
     for (int k = KK_KIND_REALM; k < (int)n->depth; k++) {
         struct ctl_names p = *n;

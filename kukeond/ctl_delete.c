@@ -31,9 +31,7 @@ struct ctl_removed {
     bool metadata, cgroup, ns, net;
 };
 
-/* Run one step: in a delete, its failure ends the request; in a purge, it is noted and the walk
- * goes on. */
-static int ctl_step(struct ctl_op *op, int rc, const char *what, struct kk_err *err)
+int ctl_step(struct ctl_op *op, int rc, const char *what, struct kk_err *err)
 {
     if (rc >= 0)
         return 0;
@@ -45,7 +43,7 @@ static int ctl_step(struct ctl_op *op, int rc, const char *what, struct kk_err *
     return -1;
 }
 
-static void ctl_pause_ms(long ms)
+void ctl_pause_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);

@@ -258,12 +258,10 @@ static int write_all(int fd, const char *data, size_t len)
     return 0;
 }
 
-/* Replace name in dirfd with data, atomically and durably: a temp file in the same directory,
- * written, fsync'd, renamed over name, then the directory fsync'd so the rename itself survives a
- * crash. A reader sees the old bytes or the new ones, never a mix; a crash leaves at worst a temp
- * file, which the next writer under the lock removes. */
-static int write_atomic_at(int dirfd, const char *name, const char *path, const char *prefix, mode_t mode,
-                           const char *data, size_t len, struct kk_err *err)
+/* See store.h. A crash leaves at worst a temp file, which for a document the next writer under the
+ * lock removes. */
+int kk_store_write_file(int dirfd, const char *name, const char *path, const char *prefix, mode_t mode,
+                        const char *data, size_t len, struct kk_err *err)
 {
     char tmp[64];
     int fd = -1;
@@ -638,7 +636,7 @@ static int write_doc(const struct place *p, int dfd, const json_t *doc, struct k
         return kk_error(err, KK_ERR_INVALID, 0, "%s would be %zu bytes, more than the limit of %u", p->desc,
                         len, KK_STORE_DOC_MAX);
     }
-    if (write_atomic_at(dfd, META_FILE, p->file, META_TMP, FILE_MODE, text, len, err) < 0) {
+    if (kk_store_write_file(dfd, META_FILE, p->file, META_TMP, FILE_MODE, text, len, err) < 0) {
         free(text);
         return -1;
     }
@@ -953,7 +951,7 @@ int kk_store_instance(const struct kk_store *s, bool create, struct kk_err *err)
         json_decref(inst);
         if (text == NULL)
             return kk_error(err, KK_ERR_INTERNAL, 0, "writing %s: out of memory", path);
-        rc = write_atomic_at(rfd, INSTANCE_FILE, path, INSTANCE_TMP, INSTANCE_MODE, text, len, err);
+        rc = kk_store_write_file(rfd, INSTANCE_FILE, path, INSTANCE_TMP, INSTANCE_MODE, text, len, err);
         free(text);
         return rc < 0 ? -1 : 1;
     }

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/derive.h"
 #include "common/err.h"
@@ -91,6 +92,13 @@ int kk_store_list(const struct kk_store *s, const struct kk_derive_names *parent
  * what the run path was made with. Absent: written (mode 0640) when create, else 0.
  * 1 present and matching (or just written), 0 absent, -1 error. The run path must exist. */
 int kk_store_instance(const struct kk_store *s, bool create, struct kk_err *err);
+
+/* Replace name in dirfd with len bytes of data, atomically and durably, as every file of the run
+ * path (docs/state.md): a temporary file beside it (prefix, 16 random hex digits, ".tmp"), given
+ * mode whatever the umask, written, fsync'd, renamed over name, then the directory fsync'd. A reader
+ * sees the old bytes or the new ones, never a mix. path names the file in errors. */
+int kk_store_write_file(int dirfd, const char *name, const char *path, const char *prefix, mode_t mode,
+                        const char *data, size_t len, struct kk_err *err);
 
 /* The metadata.json path of names, for messages and tests. */
 int kk_store_doc_path(const struct kk_store *s, const struct kk_derive_names *names, char *buf, size_t size,

@@ -9,32 +9,22 @@
 # --command 'echo done' prints done and leaves no cell; the refusals of kukeon-reference.md 7.2.
 set -u
 . "$KUKEON_TOP/tests/lib/tap.sh"
+. "$KUKEON_TOP/tests/lib/tmux.sh"
+. "$KUKEON_TOP/tests/lib/kukeond.sh"
 B=$BUILD
 KUKE="$B/bin/kuke"
 N=19
 tap_plan $N
 
-skip_all() { for i in $(seq 1 $N); do tap_skip "attach $i" "$1"; done; exit 0; }
-if [ -n "${KUKEON_TEST_SKIP_REASON:-}" ] || [ "$(id -u)" -ne 0 ]; then skip_all "${KUKEON_TEST_SKIP_REASON:-needs root}"; fi
+skip_all() { kd_skip_all attach "$1"; }
+kd_need_root attach
 [ -x "$B/libexec/kuketty" ] || skip_all "$B/libexec/kuketty is not built (kuketty needs its Makefile rule)"
 command -v tmux >/dev/null || skip_all "tmux is not installed (scripts/deps.sh installs it)"
 [ -n "${KUKEON_TEST_IMAGE:-}" ] || skip_all "KUKEON_TEST_IMAGE is not set (the harness could not build busybox)"
 
-P=$KUKEON_TEST_PREFIX
-T="$KUKEON_TEST_TMP/attach"
-mkdir -p "$T"
-SOCK="$T/run/kukeond.sock"
-CGROOT="/${P}-att"
-SUBNET=10.247.0.0/16
+kd_env attach att 10.247.0.0/16
 R1="${P}-ar1"
-NSTATE="$T/netd"
 IMG=kukeon.local/busybox:test
-printf 'apiVersion: v1beta1\nkind: ServerConfiguration\nspec:\n  netdStateDir: %s\n' "$NSTATE" >"$T/kukeond.yaml"
-CONF=(--log-dir "$T/log" --cgroup-root "$CGROOT" --containerd-socket "$KUKEON_TEST_CONTAINERD_SOCKET"
-    --cni-conf-dir "$T/cni" --pod-subnet-cidr "$SUBNET" --netd-state-dir "$NSTATE"
-    --server-configuration "$T/kukeond.yaml")
-D=(--host "unix://$SOCK")
-I=(--run-path "$T/opt" "${CONF[@]}")
 S=(--realm "$R1" --space sp1 --stack st1)
 TM=(tmux -L "${P}-attach" -f /dev/null)
 
@@ -44,23 +34,13 @@ cleanup() {
     "${TM[@]}" kill-server >/dev/null 2>&1
     tmux -L "${P}-attach" kill-server >/dev/null 2>&1
     [ -n "${FOLLOW:-}" ] && kill "$FOLLOW" 2>/dev/null
-    "$KUKE" purge realm "$R1" --cascade "${I[@]}" >/dev/null 2>&1
-    "$KUKE" daemon stop "${D[@]}" --run-path "$T/opt" "${CONF[@]}" >/dev/null 2>&1
+    kd_purge "$R1"
+    kd_stop
+    kd_purge default kuke-system # after the stop: the daemon group lives in kuke-system's cgroup
 }
 trap cleanup EXIT
 
-out_of() { "$KUKE" "$@" >"$T/out" 2>&1; echo $? >"$T/rc"; cat "$T/out"; }
-rc() { cat "$T/rc"; }
 cell_state() { "$KUKE" get cell "$1" "${S[@]}" -o json "${D[@]}" 2>/dev/null | jq -r '.status.state'; }
-pane_has() {
-    local i
-    for i in $(seq 1 50); do
-        "${TM[@]}" capture-pane -p -t t 2>/dev/null | grep -q -- "$1" && return 0
-        sleep 0.1
-    done
-    return 1
-}
-pane() { "${TM[@]}" capture-pane -p -t t 2>/dev/null; }
 
 # --- setup: run path, daemon, realm/space/stack, the test image ----------------------------------------
 # The run path as kuke init leaves it (as tests/integration/test_cells.sh): the kukeon user's, 2750,

@@ -8,6 +8,7 @@
 # 0660 with the directory's group, so only root and that group's members can attach.
 set -u
 . "$KUKEON_TOP/tests/lib/tap.sh"
+. "$KUKEON_TOP/tests/lib/tmux.sh"
 B=$BUILD
 KT="$B/libexec/kuketty"
 N=13
@@ -34,15 +35,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Wait until the pane shows a line matching $1 (up to 5 s).
-pane_has() {
-    local i
-    for i in $(seq 1 50); do
-        "${TM[@]}" capture-pane -p -t t 2>/dev/null | grep -q -- "$1" && return 0
-        sleep 0.1
-    done
-    return 1
-}
 wait_sock() { local i; for i in $(seq 1 50); do [ -S "$1" ] && return 0; sleep 0.1; done; return 1; }
 
 # ---- interactive shell through tmux ---------------------------------------------------------------

@@ -7,39 +7,29 @@
 # netns pin, kuke-netd's IPAM entry and cell record, files and documents.
 set -u
 . "$KUKEON_TOP/tests/lib/tap.sh"
+. "$KUKEON_TOP/tests/lib/kukeond.sh"
 B=$BUILD
 KUKE="$B/bin/kuke"
 TOOL="$B/tests/tools/kk_image"
 N=33
 tap_plan $N
 
-skip_all() { for i in $(seq 1 $N); do tap_skip "cells $i" "$1"; done; exit 0; }
-if [ -n "${KUKEON_TEST_SKIP_REASON:-}" ] || [ "$(id -u)" -ne 0 ]; then skip_all "${KUKEON_TEST_SKIP_REASON:-needs root}"; fi
+skip_all() { kd_skip_all cells "$1"; }
+kd_need_root cells
 [ -n "${KUKEON_TEST_IMAGE:-}" ] || skip_all "the harness built no busybox test image"
 
-P=$KUKEON_TEST_PREFIX
-T="$KUKEON_TEST_TMP/cells"
-mkdir -p "$T"
-SOCK="$T/run/kukeond.sock"
-CGROOT="/${P}-cells"
-SUBNET=10.247.0.0/16
+kd_env cells cells 10.247.0.0/16
 R="${P}-cr" SP=sp ST=st
-NSTATE="$T/netd"
-printf 'apiVersion: v1beta1\nkind: ServerConfiguration\nspec:\n  netdStateDir: %s\n' "$NSTATE" >"$T/kukeond.yaml"
-CONF=(--log-dir "$T/log" --cgroup-root "$CGROOT" --containerd-socket "$KUKEON_TEST_CONTAINERD_SOCKET"
-    --cni-conf-dir "$T/cni" --pod-subnet-cidr "$SUBNET" --netd-state-dir "$NSTATE"
-    --server-configuration "$T/kukeond.yaml")
-D=(--host "unix://$SOCK")
-I=(--run-path "$T/opt" "${CONF[@]}")
 CTR=(ctr --address "$KUKEON_TEST_CONTAINERD_SOCKET" --namespace "$R.kukeon.io")
 
 cleanup() {
-    "$KUKE" purge realm "$R" --cascade "${I[@]}" >/dev/null 2>&1
-    "$KUKE" daemon stop "${D[@]}" --run-path "$T/opt" "${CONF[@]}" >/dev/null 2>&1
+    kd_purge "$R"
+    kd_stop
+    kd_purge default kuke-system # after the stop: the daemon group lives in kuke-system's cgroup
 }
 trap cleanup EXIT
 
-v2=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i+1) == "cgroup2") print $5; break } }' /proc/self/mountinfo | head -1)
+v2=$(cgroup2_mount)
 # One kukeonv1 call: rpc METHOD PARAMS-JSON; the reply in $T/reply.
 rpc() {
     printf '{"method":"KukeonV1.%s","params":[%s],"id":1}' "$1" "$2" | "$TOOL" rpc "$SOCK" >"$T/reply" 2>&1

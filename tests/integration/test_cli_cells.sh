@@ -7,53 +7,27 @@
 # fish); and finally uninstall -y on the private run path, which must leave none of it behind.
 set -u
 . "$KUKEON_TOP/tests/lib/tap.sh"
+. "$KUKEON_TOP/tests/lib/kukeond.sh"
 B=$BUILD
 KUKE="$B/bin/kuke"
 N=37
 tap_plan $N
 
-if [ -n "${KUKEON_TEST_SKIP_REASON:-}" ] || [ "$(id -u)" -ne 0 ]; then
-    for i in $(seq 1 $N); do tap_skip "cli cells $i" "${KUKEON_TEST_SKIP_REASON:-needs root}"; done
-    exit 0
-fi
+kd_need_root "cli cells"
 
-P=$KUKEON_TEST_PREFIX
-T="$KUKEON_TEST_TMP/clicells"
-mkdir -p "$T"
-SOCK="$T/run/kukeond.sock"
-CGROOT="/${P}-clic"
-SUBNET=10.246.0.0/16
+kd_env clicells clic 10.246.0.0/16
 R1="${P}-cr1"
-NSTATE="$T/netd"
 IMG=kukeon.local/busybox:test
-printf 'apiVersion: v1beta1\nkind: ServerConfiguration\nspec:\n  netdStateDir: %s\n' "$NSTATE" >"$T/kukeond.yaml"
-CONF=(--log-dir "$T/log" --cgroup-root "$CGROOT" --containerd-socket "$KUKEON_TEST_CONTAINERD_SOCKET"
-    --cni-conf-dir "$T/cni" --pod-subnet-cidr "$SUBNET" --netd-state-dir "$NSTATE"
-    --server-configuration "$T/kukeond.yaml")
-D=(--host "unix://$SOCK")
-I=(--run-path "$T/opt" "${CONF[@]}")
 S=(--realm "$R1" --space sp1 --stack st1)
 CTR=(ctr --address "$KUKEON_TEST_CONTAINERD_SOCKET")
 
 cleanup() {
-    "$KUKE" purge realm "$R1" --cascade "${I[@]}" >/dev/null 2>&1
-    "$KUKE" daemon stop "${D[@]}" --run-path "$T/opt" "${CONF[@]}" >/dev/null 2>&1
+    kd_purge "$R1"
+    kd_stop
+    kd_purge default kuke-system # after the stop: the daemon group lives in kuke-system's cgroup
 }
 trap cleanup EXIT
 
-out_of() { "$KUKE" "$@" >"$T/out" 2>&1; echo $? >"$T/rc"; cat "$T/out"; }
-rc() { cat "$T/rc"; }
-same_both() {
-    local k
-    for k in 1 2 3 4 5; do
-        "$KUKE" "$@" "${D[@]}" >"$T/d.out" 2>"$T/d.err"; local a=$?
-        "$KUKE" "$@" "${I[@]}" >"$T/i.out" 2>"$T/i.err"; local b=$?
-        [ $a -eq 0 ] && [ $b -eq 0 ] && cmp -s "$T/d.out" "$T/i.out" && return 0
-        sleep 0.2
-    done
-    echo "daemon ($a): $(cat "$T/d.out" "$T/d.err") // in-process ($b): $(cat "$T/i.out" "$T/i.err")"
-    return 1
-}
 cell_state() { "$KUKE" get cell "$1" "${S[@]}" -o json "${D[@]}" 2>/dev/null | jq -r '.status.state'; }
 
 # --- setup: run path, daemon, a realm/space/stack -----------------------------------------------------
@@ -278,8 +252,8 @@ else tap_fail "autocomplete tcsh" "rc=$(rc) out=$out"; fi
 # --- daemon reset, uninstall ---------------------------------------------------------------------------
 out=$(out_of daemon reset --purge-system "${D[@]}" "${I[@]}")
 if [ "$(rc)" = 0 ] && echo "$out" | grep -q '^Stopped kukeond' && [ "$(echo "$out" | tail -1)" = "Reset kukeond" ] \
-    && echo "$out" | grep -qx '  - realm "kuke-system": absent' \
-    && [ ! -e "$SOCK" ] && [ ! -e "$T/run/kukeond.pid" ]; then tap_ok "daemon reset --purge-system stops kukeond, removes its socket and pid file; no system realm to purge"
+    && echo "$out" | grep -qx '  - realm "kuke-system": purged' && [ ! -e "$T/opt/data/kuke-system" ] \
+    && [ ! -e "$SOCK" ] && [ ! -e "$T/run/kukeond.pid" ]; then tap_ok "daemon reset --purge-system stops kukeond, removes its socket and pid file, purges the system realm init made"
 else tap_fail "daemon reset" "rc=$(rc) out=$out $(ls "$T/run" 2>&1)"; fi
 
 out=$(echo n | "$KUKE" uninstall "${D[@]}" "${I[@]}" 2>&1)
@@ -287,7 +261,7 @@ if echo "$out" | tail -1 | grep -q 'Continue? \[y/N] Aborted.$' && [ -d "$T/opt/
 else tap_fail "uninstall prompt" "$out"; fi
 
 out=$(out_of uninstall -y "${D[@]}" "${I[@]}")
-v2=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i+1) == "cgroup2") print $5; break } }' /proc/self/mountinfo | head -1)
+v2=$(cgroup2_mount)
 nsleft=$("${CTR[@]}" namespaces ls -q 2>/dev/null | grep "^$R1\." || true)
 if [ "$(rc)" = 0 ] && echo "$out" | grep -qx "  - realm \"$R1\": purged" && [ ! -e "$T/opt" ] && [ ! -e "$T/run" ] \
     && [ ! -e "$NSTATE" ] && [ -z "$nsleft" ] && [ ! -e "$v2$CGROOT" ] && [ -z "$(ls "$T/cni" 2>/dev/null)" ] \

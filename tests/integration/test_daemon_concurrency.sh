@@ -5,41 +5,25 @@
 # time) and both complete. A private kukeond, as tests/integration/test_hierarchy.sh runs it.
 set -u
 . "$KUKEON_TOP/tests/lib/tap.sh"
+. "$KUKEON_TOP/tests/lib/kukeond.sh"
 B=$BUILD
 KUKE="$B/bin/kuke"
 RPC="$B/tests/tools/rpc_send"
 N=8
 tap_plan $N
 
-if [ -n "${KUKEON_TEST_SKIP_REASON:-}" ] || [ "$(id -u)" -ne 0 ]; then
-    for i in $(seq 1 $N); do tap_skip "daemon concurrency $i" "${KUKEON_TEST_SKIP_REASON:-needs root}"; done
-    exit 0
-fi
-if ! command -v flock >/dev/null; then
-    for i in $(seq 1 $N); do tap_skip "daemon concurrency $i" "flock(1) (util-linux) is not installed"; done
-    exit 0
-fi
+kd_need_root "daemon concurrency"
+command -v flock >/dev/null || kd_skip_all "daemon concurrency" "flock(1) (util-linux) is not installed"
 
-P=$KUKEON_TEST_PREFIX
-T="$KUKEON_TEST_TMP/daemon-concurrency"
-mkdir -p "$T"
-SOCK="$T/run/kukeond.sock"
-CGROOT="/${P}-dconc"
-SUBNET=10.249.0.0/16
+kd_env daemon-concurrency dconc 10.249.0.0/16
 R1="${P}-c1" R2="${P}-c2" R3="${P}-c3"
-NSTATE="$T/netd"
-printf 'apiVersion: v1beta1\nkind: ServerConfiguration\nspec:\n  netdStateDir: %s\n' "$NSTATE" >"$T/kukeond.yaml"
-CONF=(--log-dir "$T/log" --cgroup-root "$CGROOT" --containerd-socket "$KUKEON_TEST_CONTAINERD_SOCKET"
-    --cni-conf-dir "$T/cni" --pod-subnet-cidr "$SUBNET" --netd-state-dir "$NSTATE"
-    --server-configuration "$T/kukeond.yaml")
-D=(--host "unix://$SOCK")
-I=(--run-path "$T/opt" "${CONF[@]}")
 HOLDER=""
 
 cleanup() {
     [ -n "$HOLDER" ] && kill "$HOLDER" 2>/dev/null
-    for r in "$R1" "$R2" "$R3"; do "$KUKE" purge realm "$r" --cascade "${I[@]}" >/dev/null 2>&1; done
-    "$KUKE" daemon stop "${D[@]}" --run-path "$T/opt" "${CONF[@]}" >/dev/null 2>&1
+    kd_purge "$R1" "$R2" "$R3"
+    kd_stop
+    kd_purge default kuke-system
 }
 trap cleanup EXIT
 

@@ -22,11 +22,12 @@ SOCK="$T/run/kukeond.sock"
 CGROOT="/${KUKEON_TEST_PREFIX}-dg" # under the cgroup mounts; the harness's cleanup removes it
 LOG="$T/log"
 FLAGS=(--host "unix://$SOCK" --log-dir "$LOG" --run-path "$T/opt" --containerd-socket "$KUKEON_TEST_CONTAINERD_SOCKET"
-    --cgroup-root "$CGROOT" --netd-state-dir "$T/netd")
+    --cgroup-root "$CGROOT" --netd-state-dir "$T/netd" --cni-conf-dir "$T/cni" --pod-subnet-cidr 10.254.0.0/16)
 VFLAGS=(--host "unix://$SOCK")
 users_made=()
 cleanup() {
     "$KUKE" daemon stop "${FLAGS[@]}" >/dev/null 2>&1
+    for r in default kuke-system; do "$KUKE" purge realm "$r" --cascade "${FLAGS[@]}" >/dev/null 2>&1; done
     for u in "${users_made[@]}"; do userdel "$u" >/dev/null 2>&1; done
 }
 trap cleanup EXIT
@@ -65,6 +66,9 @@ status_field() { awk -v k="$2:" '$1 == k {print $2; exit}' /proc/$1/status; }
 out=$("$KUKE" init --no-daemon "${FLAGS[@]}" 2>&1)
 if echo "$out" | grep -q 'user "kukeon"' && getent passwd kukeon >/dev/null; then tap_ok "kuke init creates the kukeon accounts"
 else tap_fail "kuke init creates the kukeon accounts" "$out"; fi
+# In-process, init also made the default and system hierarchies; this test wants an idle group on an
+# empty run path (the descriptor checks below), so they go before the daemon starts.
+for r in default kuke-system; do "$KUKE" purge realm "$r" --cascade "${FLAGS[@]}" >/dev/null 2>&1; done
 
 out=$("$KUKE" daemon start "${FLAGS[@]}" 2>&1)
 if echo "$out" | grep -q "kukeond is ready (unix://$SOCK"; then tap_ok "kuke daemon start waits until the daemon answers"

@@ -6,46 +6,27 @@
 # and no containerd container is ever made for it.
 set -u
 . "$KUKEON_TOP/tests/lib/tap.sh"
+. "$KUKEON_TOP/tests/lib/kukeond.sh"
 B=$BUILD
 KUKE="$B/bin/kuke"
 N=5
 tap_plan $N
 
-if [ -n "${KUKEON_TEST_SKIP_REASON:-}" ] || [ "$(id -u)" -ne 0 ]; then
-    for i in $(seq 1 $N); do tap_skip "system cell $i" "${KUKEON_TEST_SKIP_REASON:-needs root}"; done
-    exit 0
-fi
+kd_need_root "system cell"
 
-P=$KUKEON_TEST_PREFIX
-T="$KUKEON_TEST_TMP/system-cell"
-mkdir -p "$T"
-SOCK="$T/run/kukeond.sock"
-CGROOT="/${P}-sys"
-SUBNET=10.252.0.0/16
-NSTATE="$T/netd"
-printf 'apiVersion: v1beta1\nkind: ServerConfiguration\nspec:\n  netdStateDir: %s\n' "$NSTATE" >"$T/kukeond.yaml"
-CONF=(--log-dir "$T/log" --cgroup-root "$CGROOT" --containerd-socket "$KUKEON_TEST_CONTAINERD_SOCKET"
-    --cni-conf-dir "$T/cni" --pod-subnet-cidr "$SUBNET" --netd-state-dir "$NSTATE"
-    --server-configuration "$T/kukeond.yaml")
-D=(--host "unix://$SOCK")
-I=(--run-path "$T/opt" "${CONF[@]}")
+kd_env system-cell sys 10.252.0.0/16
 CTR=(ctr --address "$KUKEON_TEST_CONTAINERD_SOCKET")
-V2=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i+1) == "cgroup2") print $5; break } }' /proc/self/mountinfo | head -1)
+V2=$(cgroup2_mount)
 CELLCG="$CGROOT/kuke-system/kukeon/kukeon/kukeond"
 
 cleanup() {
-    "$KUKE" daemon stop "${D[@]}" "${I[@]}" >/dev/null 2>&1
-    for r in default kuke-system; do "$KUKE" purge realm "$r" --cascade --force "${I[@]}" >/dev/null 2>&1; done
+    kd_stop
+    kd_purge --force default kuke-system
 }
 trap cleanup EXIT
-wait_for() {
-    local end=$(($(date +%s) + $1)); shift
-    while [ "$(date +%s)" -lt "$end" ]; do "$@" && return 0; sleep 0.3; done
-    "$@"
-}
 
 # As test_journey.sh: the host first, then init with the daemon, which makes the hierarchies.
-"$KUKE" init --no-daemon "${D[@]}" "${I[@]}" >"$T/out" 2>&1 && "$KUKE" init "${D[@]}" "${I[@]}" >>"$T/out" 2>&1
+"$KUKE" init --no-daemon "${D[@]}" "${I[@]}" >"$T/out" 2>&1 && "$KUKE" init --no-daemon=false "${D[@]}" "${I[@]}" >>"$T/out" 2>&1
 if [ $? -eq 0 ] && grep -q 'realm "kuke-system": created' "$T/out"; then tap_ok "kuke init: a private kukeond and the system hierarchy"
 else tap_fail "setup" "$(cat "$T/out")"; fi
 

@@ -5,31 +5,17 @@
 # stopped daemon is a FAIL with how to start it.
 set -u
 . "$KUKEON_TOP/tests/lib/tap.sh"
+. "$KUKEON_TOP/tests/lib/kukeond.sh"
 B=$BUILD
 KUKE="$B/bin/kuke"
 N=15
 tap_plan $N
 
-if [ -n "${KUKEON_TEST_SKIP_REASON:-}" ] || [ "$(id -u)" -ne 0 ]; then
-    for i in $(seq 1 $N); do tap_skip "doctor $i" "${KUKEON_TEST_SKIP_REASON:-needs root}"; done
-    exit 0
-fi
-if ! command -v jq >/dev/null; then
-    for i in $(seq 1 $N); do tap_skip "doctor $i" "jq is not installed (make deps)"; done
-    exit 0
-fi
+kd_need_root doctor
+command -v jq >/dev/null || kd_skip_all doctor "jq is not installed (make deps)"
 
-P=$KUKEON_TEST_PREFIX
-T="$KUKEON_TEST_TMP/doctor"
-mkdir -p "$T"
-SOCK="$T/run/kukeond.sock"
-CGROOT="/${P}-doc"
-NSTATE="$T/netd"
-printf 'apiVersion: v1beta1\nkind: ServerConfiguration\nspec:\n  netdStateDir: %s\n' "$NSTATE" >"$T/kukeond.yaml"
-CONF=(--log-dir "$T/log" --cgroup-root "$CGROOT" --containerd-socket "$KUKEON_TEST_CONTAINERD_SOCKET"
-    --cni-conf-dir "$T/cni" --pod-subnet-cidr 10.246.0.0/16 --netd-state-dir "$NSTATE"
-    --server-configuration "$T/kukeond.yaml")
-D=(--host "unix://$SOCK" --run-path "$T/opt" "${CONF[@]}")
+kd_env doctor doc 10.246.0.0/16
+D=(--host "unix://$SOCK" "${I[@]}")   # every command here names the run path too
 # A network namespace named the way kuke-netd names a cell's (kk-<16 hex>), that no cell records.
 # The harness's cleanup only knows names with the test prefix: this test removes it itself.
 ORPHAN=$(printf 'kk-%016x' "$(( 0x6b74000000000000 + $$ ))")
@@ -39,19 +25,18 @@ cleanup() {
     ip netns delete "$ORPHAN" 2>/dev/null
     "$KUKE" purge realm "$RLM" --cascade "${D[@]}" >/dev/null 2>&1
     "$KUKE" daemon stop "${D[@]}" >/dev/null 2>&1
+    for r in default kuke-system; do "$KUKE" purge realm "$r" --cascade "${D[@]}" >/dev/null 2>&1; done
 }
 trap cleanup EXIT
 
 run() { "$KUKE" "$@" >"$T/out" 2>"$T/err"; echo $? >"$T/rc"; }
-rc() { cat "$T/rc"; }
 row() { grep -E "^  $1 +$2 " "$T/out"; } # STATUS NAME
 
 "$KUKE" init --no-daemon "${D[@]}" >/dev/null 2>&1
 run daemon start "${D[@]}"
 if [ "$(rc)" != 0 ]; then
     tap_fail "a private kukeond starts" "$(cat "$T/out" "$T/err")"
-    for i in $(seq 2 $N); do tap_skip "doctor $i" "the daemon did not start"; done
-    exit 0
+    kd_skip_all doctor "the daemon did not start"
 fi
 tap_ok "a private kukeond starts"
 
@@ -121,14 +106,14 @@ else tap_fail "containerd FAIL" "rc=$(rc) $(cat "$T/out")"; fi
 # --- parity: the daemon's view against the run path kuke reads ----------------------------------------
 "$KUKE" create realm "$RLM" --host "unix://$SOCK" >"$T/out" 2>&1
 run doctor "${D[@]}"
-if row OK realms | grep -q '1 realm(s), the same through the daemon'; then
+if row OK realms | grep -q '3 realm(s), the same through the daemon'; then # with init's default and kuke-system
     tap_ok "PARITY: the daemon lists the realm the run path holds"
 else tap_fail "parity OK" "$(grep -A2 '^PARITY' "$T/out") $(cat "$T/err")"; fi
 
 mkdir -p "$T/other"
 run doctor "${D[@]}" --run-path "$T/other"
 hint=$(grep -A1 -E '^  WARN +realms ' "$T/out" | tail -1)
-if row WARN realms | grep -q "only through the daemon: $RLM" && [[ $hint == *"different run paths"* ]]; then
+if row WARN realms | grep -q "only through the daemon: default $RLM kuke-system" && [[ $hint == *"different run paths"* ]]; then
     tap_ok "PARITY: kuke pointed at another run path than the daemon's is a WARN with a hint"
 else tap_fail "parity WARN" "$(grep -A2 '^PARITY' "$T/out") $(cat "$T/err")"; fi
 

@@ -10,7 +10,7 @@ set -u
 B=$BUILD
 KUKE="$B/bin/kuke"
 RPC="$B/tests/tools/rpc_send"
-N=50
+N=51
 tap_plan $N
 
 if [ -n "${KUKEON_TEST_SKIP_REASON:-}" ] || [ "$(id -u)" -ne 0 ]; then
@@ -38,7 +38,7 @@ I=(--run-path "$T/opt" "${CONF[@]}")         # in-process: an explicit run path 
 CTR=(ctr --address "$KUKEON_TEST_CONTAINERD_SOCKET")
 
 cleanup() {
-    for r in "$R1" "$R2" "$R3"; do "$KUKE" purge realm "$r" --cascade "${I[@]}" >/dev/null 2>&1; done
+    for r in "$R1" "$R2" "$R3" default kuke-system; do "$KUKE" purge realm "$r" --cascade "${I[@]}" >/dev/null 2>&1; done
     "$KUKE" daemon stop "${D[@]}" --run-path "$T/opt" "${CONF[@]}" >/dev/null 2>&1
 }
 trap cleanup EXIT
@@ -75,6 +75,16 @@ inst=$(cat "$T/opt/.kukeon-instance.json" 2>/dev/null)
 if [ "$(rc)" = 0 ] && [ "$st" = "2750 kukeon kukeon" ] && echo "$inst" | grep -q "\"cgroupRoot\": \"$CGROOT\""; then
     tap_ok "kuke init gives the run path to user kukeon (2750) and records its configuration"
 else tap_fail "kuke init: run path owned by kukeon" "rc=$(rc) stat=$st inst=$inst out=$out"; fi
+# In-process, init makes the default and system hierarchies too (kukeon-reference.md 2.1); purged
+# here, so that the checks below start from an empty run path.
+if [ "$(rc)" = 0 ] && echo "$out" | grep -qx '    - realm "default": created' \
+    && echo "$out" | grep -qx '    - realm "kuke-system": created' && echo "$out" | grep -qx '    - stack "kukeon": created' \
+    && [ -e "$T/opt/data/default/default/default/metadata.json" ] && has_ns default && has_ns kuke-system; then
+    out=$(out_of purge realm default --cascade "${I[@]}"; out_of purge realm kuke-system --cascade "${I[@]}")
+    if [ "$(rc)" = 0 ] && ! has_ns default && ! has_ns kuke-system && [ ! -e "$T/opt/data/default" ]; then
+        tap_ok "kuke init --no-daemon makes the default and system hierarchies in-process (then purged)"
+    else tap_fail "purge of init's hierarchies" "$out"; fi
+else tap_fail "kuke init --no-daemon: hierarchies" "rc=$(rc) out=$out"; fi
 
 out=$(out_of daemon start "${D[@]}" --run-path "$T/opt" "${CONF[@]}")
 if [ "$(rc)" = 0 ]; then tap_ok "a private kukeond starts on the run path"

@@ -144,6 +144,7 @@ else
     "$R/bin/kuke" status "${IC[@]}" >"$T/status" 2>&1
     exe=$(readlink "/proc/$(cat "$T/run/kukeond.pid" 2>/dev/null)/exe" 2>/dev/null)
     "$R/bin/kuke" daemon stop "${IC[@]}" >>"$T/run.log" 2>&1
+    for r in default kuke-system; do "$R/bin/kuke" purge realm "$r" --cascade "${IC[@]}" >/dev/null 2>&1; done
     if grep -qE '^  OK +socket ' "$T/status" && [ "$exe" = "$R/bin/kukeond" ]; then
         tap_ok "the installed kuke starts the installed kukeond, which finds its helpers in libexec/kukeon"
     else tap_fail "installed daemon runs" "exe=$exe $(cat "$T/run.log" "$T/status")"; fi

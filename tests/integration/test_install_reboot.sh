@@ -7,61 +7,36 @@
 # with nothing orphaned (kuke doctor), and start again on the operator's word.
 set -u
 . "$KUKEON_TOP/tests/lib/tap.sh"
+. "$KUKEON_TOP/tests/lib/kukeond.sh"
 B=$BUILD
 KUKE="$B/bin/kuke"
 PRPC=("$B/tests/tools/kk_image" rpc)
 N=8
 tap_plan $N
 
-if [ -n "${KUKEON_TEST_SKIP_REASON:-}" ] || [ "$(id -u)" -ne 0 ]; then
-    for i in $(seq 1 $N); do tap_skip "reboot $i" "${KUKEON_TEST_SKIP_REASON:-needs root}"; done
-    exit 0
-fi
+kd_need_root reboot
 if [ -z "${KUKEON_TEST_IMAGE:-}" ] || ! command -v jq >/dev/null; then
-    for i in $(seq 1 $N); do tap_skip "reboot $i" "needs the harness's busybox image (KUKEON_TEST_IMAGE) and jq"; done
-    exit 0
+    kd_skip_all reboot "needs the harness's busybox image (KUKEON_TEST_IMAGE) and jq"
 fi
 
-P=$KUKEON_TEST_PREFIX
-T="$KUKEON_TEST_TMP/reboot"
-mkdir -p "$T"
+kd_env reboot boot 10.247.0.0/16 '  reconcileInterval: 2s\n'
 RUN="$T/run"
-SOCK="$RUN/kukeond.sock"
-CGROOT="/${P}-boot"
 R="${P}-bt"
 NS="$R.kukeon.io"
-NSTATE="$T/netd"
 IMG=kukeon.local/busybox:test
-printf 'apiVersion: v1beta1\nkind: ServerConfiguration\nspec:\n  netdStateDir: %s\n  reconcileInterval: 2s\n' "$NSTATE" >"$T/kukeond.yaml"
-CONF=(--log-dir "$T/log" --cgroup-root "$CGROOT" --containerd-socket "$KUKEON_TEST_CONTAINERD_SOCKET"
-    --cni-conf-dir "$T/cni" --pod-subnet-cidr 10.247.0.0/16 --netd-state-dir "$NSTATE"
-    --server-configuration "$T/kukeond.yaml")
-D=(--host "unix://$SOCK")
-DAEMON=(--run-path "$T/opt" "${CONF[@]}")
+DAEMON=("${I[@]}")
 CTR=(ctr --address "$KUKEON_TEST_CONTAINERD_SOCKET" -n "$NS")
 
 cleanup() {
-    "$KUKE" daemon stop "${D[@]}" "${DAEMON[@]}" >/dev/null 2>&1
-    "$KUKE" purge realm "$R" --cascade --run-path "$T/opt" "${CONF[@]}" >/dev/null 2>&1
+    kd_stop
+    kd_purge "$R" default kuke-system
 }
 trap cleanup EXIT
 
 doc() { cat "$T/opt/data/$R/sp/st/$1/metadata.json" 2>/dev/null; }
 cstate() { doc "$1" | jq -r '.status.state // empty'; }
 ctrstate() { doc "$1" | jq -r --arg c "$2" '.status.containers[] | select(.name == $c) | .state'; }
-create_cell() { # name, container json, autoDelete
-    jq -cn --arg r "$R" --arg n "$1" --argjson c "$2" --arg img "$IMG" --argjson ad "${3:-false}" \
-        '{method: "KukeonV1.CreateCell", id: 1, params: [{Doc: {apiVersion: "v1beta1", kind: "Cell",
-          metadata: {name: $n}, spec: {realmId: $r, spaceId: "sp", stackId: "st", autoDelete: $ad,
-          containers: [($c + {image: $img})]}}}]}' | "${PRPC[@]}" "$SOCK"
-}
-wait_for() {
-    local end=$(($(date +%s) + $1)); shift
-    while [ "$(date +%s)" -lt "$end" ]; do "$@" && return 0; sleep 0.3; done
-    "$@"
-}
-cg_mounts() { awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i+1) ~ /^cgroup2?$/) print $5; break } }' /proc/self/mountinfo; }
-v2=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i+1) == "cgroup2") print $5; break } }' /proc/self/mountinfo | head -1)
+v2=$(cgroup2_mount)
 
 # --- before: two running cells ----------------------------------------------------------------------
 "$KUKE" init --no-daemon "${D[@]}" "${DAEMON[@]}" >"$T/out" 2>&1 && "$KUKE" daemon start "${D[@]}" "${DAEMON[@]}" >>"$T/out" 2>&1 \
@@ -95,11 +70,11 @@ for id in $("${CTR[@]}" t ls -q 2>/dev/null); do "${CTR[@]}" t rm -f "$id" >/dev
 for n in $cell_netns; do ip netns delete "$n" 2>/dev/null; done
 [ -n "$bridge" ] && ip link delete "$bridge" 2>/dev/null
 rm -rf "$RUN"
-for m in $(cg_mounts); do
+for m in $(cgroup_mounts); do
     [ -d "$m$CGROOT" ] && find "$m$CGROOT" -depth -type d -exec rmdir {} \; 2>/dev/null
 done
 left=""
-for m in $(cg_mounts); do [ -d "$m$CGROOT" ] && left="$left $m$CGROOT"; done
+for m in $(cgroup_mounts); do [ -d "$m$CGROOT" ] && left="$left $m$CGROOT"; done
 tasks=$("${CTR[@]}" t ls -q 2>/dev/null)
 if [ -z "$left" ] && [ -z "$tasks" ] && [ ! -e "$RUN" ] && [ -n "$cell_netns" ]; then
     tap_ok "simulated reboot: no task, no cell netns ($(echo $cell_netns | wc -w)), no bridge, no run dir, no cgroup tree"

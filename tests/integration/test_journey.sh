@@ -8,57 +8,47 @@
 # conflists, IPAM entries, metadata) → uninstall -y leaves nothing of the run path behind.
 set -u
 . "$KUKEON_TOP/tests/lib/tap.sh"
+. "$KUKEON_TOP/tests/lib/kukeond.sh"
 B=$BUILD
 KUKE="$B/bin/kuke"
 N=13
 tap_plan $N
 
-skip_all() { for i in $(seq 1 $N); do tap_skip "journey $i" "$1"; done; exit 0; }
-if [ -n "${KUKEON_TEST_SKIP_REASON:-}" ] || [ "$(id -u)" -ne 0 ]; then skip_all "${KUKEON_TEST_SKIP_REASON:-needs root}"; fi
+skip_all() { kd_skip_all journey "$1"; }
+kd_need_root journey
 [ -n "${KUKEON_TEST_IMAGE:-}" ] || skip_all "KUKEON_TEST_IMAGE is not set (the harness could not build busybox)"
 
-P=$KUKEON_TEST_PREFIX
-T="$KUKEON_TEST_TMP/journey"
-mkdir -p "$T"
-SOCK="$T/run/kukeond.sock"
-CGROOT="/${P}-jny"
-SUBNET=10.248.0.0/16
+kd_env journey jny 10.248.0.0/16
 R="${P}-jr"
-NSTATE="$T/netd"
 IMG=kukeon.local/busybox:test
-printf 'apiVersion: v1beta1\nkind: ServerConfiguration\nspec:\n  netdStateDir: %s\n' "$NSTATE" >"$T/kukeond.yaml"
-CONF=(--log-dir "$T/log" --cgroup-root "$CGROOT" --containerd-socket "$KUKEON_TEST_CONTAINERD_SOCKET"
-    --cni-conf-dir "$T/cni" --pod-subnet-cidr "$SUBNET" --netd-state-dir "$NSTATE"
-    --server-configuration "$T/kukeond.yaml")
-D=(--host "unix://$SOCK")
-I=(--run-path "$T/opt" "${CONF[@]}")
 S=(--realm "$R" --space web --stack app)
 CTR=(ctr --address "$KUKEON_TEST_CONTAINERD_SOCKET")
 
 cleanup() {
-    for r in "$R" default kuke-system; do "$KUKE" purge realm "$r" --cascade --force "${I[@]}" >/dev/null 2>&1; done
-    "$KUKE" daemon stop "${D[@]}" --run-path "$T/opt" "${CONF[@]}" >/dev/null 2>&1
+    kd_purge --force "$R" default kuke-system
+    kd_stop
 }
 trap cleanup EXIT
 
-out_of() { "$KUKE" "$@" >"$T/out" 2>&1; echo $? >"$T/rc"; cat "$T/out"; }
-rc() { cat "$T/rc"; }
 state() { "$KUKE" get cell "$1" "${S[@]}" -o json "${D[@]}" 2>/dev/null | jq -r '.status.state'; }
-v2=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i+1) == "cgroup2") print $5; break } }' /proc/self/mountinfo | head -1)
+v2=$(cgroup2_mount)
 
 # --- init ---------------------------------------------------------------------------------------------
-# First the host only; then, as an operator would after a reboot, init again with the daemon.
+# First in-process (the host and both hierarchies, no daemon); then, as an operator would after a
+# reboot, init again with the daemon (--no-daemon=false: an explicit --run-path alone promotes).
 "$KUKE" init --no-daemon "${D[@]}" "${I[@]}" >"$T/init0.out" 2>&1
-out=$(out_of init "${D[@]}" "${I[@]}")
+out=$(out_of init --no-daemon=false "${D[@]}" "${I[@]}")
+i0=$(cat "$T/init0.out")
 if [ "$(rc)" = 0 ] && [ "$(echo "$out" | head -1)" = "Kukeon runtime already initialized" ] \
-    && echo "$out" | grep -qx '  Default hierarchy:' && echo "$out" | grep -qx '    - realm "default": created' \
-    && echo "$out" | grep -qx '    - network "default-default": created' && echo "$out" | grep -qx '  System hierarchy:' \
-    && echo "$out" | grep -qx '    - realm "kuke-system": created' && echo "$out" | grep -qx '    - stack "kukeon": created' \
+    && echo "$i0" | grep -qx '  Default hierarchy:' && echo "$i0" | grep -qx '    - realm "default": created' \
+    && echo "$i0" | grep -qx '    - network "default-default": created' && echo "$i0" | grep -qx '  System hierarchy:' \
+    && echo "$i0" | grep -qx '    - realm "kuke-system": created' && echo "$i0" | grep -qx '    - stack "kukeon": created' \
+    && echo "$out" | grep -qx '    - realm "kuke-system": already existed' \
     && echo "$out" | tail -1 | grep -q "^kukeond is ready (unix://$SOCK"; then
-    tap_ok "init: the daemon group, then the default and system hierarchies through it"
-else tap_fail "init" "rc=$(rc) out=$out"; fi
+    tap_ok "init: the hierarchies in-process, then the daemon group, which finds them"
+else tap_fail "init" "rc=$(rc) init0=$i0 out=$out"; fi
 
-out=$(out_of init "${D[@]}" "${I[@]}")
+out=$(out_of init --no-daemon=false "${D[@]}" "${I[@]}")
 if [ "$(rc)" = 0 ] && echo "$out" | grep -qx '    - realm "default": already existed' \
     && ! echo "$out" | grep -q ': created$'; then tap_ok "init again: every hierarchy line says already existed"
 else tap_fail "init is idempotent" "rc=$(rc) out=$out"; fi

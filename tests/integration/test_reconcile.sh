@@ -8,6 +8,7 @@
 # containerd, the cgroup tree and netd's records.
 set -u
 . "$KUKEON_TOP/tests/lib/tap.sh"
+. "$KUKEON_TOP/tests/lib/kukeond.sh"
 B=$BUILD
 KUKE="$B/bin/kuke"
 RPC="$B/tests/tools/rpc_send"
@@ -15,61 +16,30 @@ PRPC=("$B/tests/tools/kk_image" rpc)
 N=14
 tap_plan $N
 
-if [ -n "${KUKEON_TEST_SKIP_REASON:-}" ] || [ "$(id -u)" -ne 0 ]; then
-    for i in $(seq 1 $N); do tap_skip "reconcile $i" "${KUKEON_TEST_SKIP_REASON:-needs root}"; done
-    exit 0
-fi
+kd_need_root reconcile
 if [ -z "${KUKEON_TEST_IMAGE:-}" ] || ! command -v jq >/dev/null; then
-    for i in $(seq 1 $N); do tap_skip "reconcile $i" "needs the harness's busybox image (KUKEON_TEST_IMAGE) and jq"; done
-    exit 0
+    kd_skip_all reconcile "needs the harness's busybox image (KUKEON_TEST_IMAGE) and jq"
 fi
 
-P=$KUKEON_TEST_PREFIX
-T="$KUKEON_TEST_TMP/reconcile"
-mkdir -p "$T"
-SOCK="$T/run/kukeond.sock"
-CGROOT="/${P}-rec"
-SUBNET=10.250.0.0/16
-R="${P}-rc"
-NS="$R.kukeon.io"
-NSTATE="$T/netd"
-IMG=kukeon.local/busybox:test
 # The default reconcileInterval (30 s): what happens here is driven by containerd's exit events and
 # by the pass at start. (A pass that saw the on-failure container running would reset its attempts,
 # as the reference says; with events only, none does.)
-printf 'apiVersion: v1beta1\nkind: ServerConfiguration\nspec:\n  netdStateDir: %s\n' "$NSTATE" >"$T/kukeond.yaml"
-CONF=(--log-dir "$T/log" --cgroup-root "$CGROOT" --containerd-socket "$KUKEON_TEST_CONTAINERD_SOCKET"
-    --cni-conf-dir "$T/cni" --pod-subnet-cidr "$SUBNET" --netd-state-dir "$NSTATE"
-    --server-configuration "$T/kukeond.yaml")
-D=(--host "unix://$SOCK")
-I=(--run-path "$T/opt" "${CONF[@]}")
-DAEMON=(--run-path "$T/opt" "${CONF[@]}")
+kd_env reconcile rec 10.250.0.0/16
+R="${P}-rc"
+NS="$R.kukeon.io"
+IMG=kukeon.local/busybox:test
+DAEMON=("${I[@]}")
 CTR=(ctr --address "$KUKEON_TEST_CONTAINERD_SOCKET" -n "$NS")
 
 cleanup() {
-    "$KUKE" daemon stop "${D[@]}" "${DAEMON[@]}" >/dev/null 2>&1
-    "$KUKE" purge realm "$R" --cascade "${I[@]}" >/dev/null 2>&1
+    kd_stop
+    kd_purge "$R" default kuke-system
 }
 trap cleanup EXIT
 
 doc() { cat "$T/opt/data/$R/sp/st/$1/metadata.json" 2>/dev/null; }
 cstate() { doc "$1" | jq -r '.status.state // empty'; }
 field() { doc "$1" | jq -r --arg c "$2" ".status.containers[] | select(.name == \$c) | .$3"; }
-# A cell with one container: name, container json (without image), [autoDelete]
-create_cell() {
-    local req
-    req=$(jq -cn --arg r "$R" --arg n "$1" --argjson c "$2" --arg img "$IMG" --argjson ad "${3:-false}" \
-        '{method: "KukeonV1.CreateCell", id: 1, params: [{Doc: {apiVersion: "v1beta1", kind: "Cell",
-          metadata: {name: $n}, spec: {realmId: $r, spaceId: "sp", stackId: "st", autoDelete: $ad,
-          containers: [($c + {image: $img})]}}}]}')
-    echo "$req" | "${PRPC[@]}" "$SOCK"
-}
-# wait_for SECONDS CMD...: until CMD succeeds
-wait_for() {
-    local end=$(($(date +%s) + $1)); shift
-    while [ "$(date +%s)" -lt "$end" ]; do "$@" && return 0; sleep 0.3; done
-    "$@"
-}
 
 # --- setup ----------------------------------------------------------------------------------------
 "$KUKE" init --no-daemon "${D[@]}" "${I[@]}" >"$T/out" 2>&1 && "$KUKE" daemon start "${D[@]}" "${DAEMON[@]}" >>"$T/out" 2>&1 \
@@ -181,12 +151,12 @@ for f in "$NSTATE/$R/sp/cells/"*.json; do
     pin=$(jq -r .netns "$f")
     umount "$pin" 2>/dev/null; rm -f "$pin"
 done
-for m in $(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i+1) ~ /^cgroup2?$/) print $5; break } }' /proc/self/mountinfo); do
+for m in $(cgroup_mounts); do
     [ -d "$m$CGROOT/$R/sp/st/lr" ] && find "$m$CGROOT/$R/sp/st/lr" -depth -type d -exec rmdir {} \; 2>/dev/null
 done
 lost=$(find /sys/fs/cgroup -maxdepth 7 -type d -path "*$CGROOT/$R/sp/st/lr" 2>/dev/null | wc -l)
 "$KUKE" daemon start "${D[@]}" "${DAEMON[@]}" >>"$T/out" 2>&1
-V2=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i+1) == "cgroup2") print $5; break } }' /proc/self/mountinfo | head -1)
+V2=$(cgroup2_mount)
 rebooted() {
     [ "$(field lr root state)" = Stopped ] && [ "$(field lr s state)" = Stopped ] && [ "$(cstate lr)" = Exited ] \
         && { [ -z "$V2" ] || [ -d "$V2$CGROOT/$R/sp/st/lr" ]; }

@@ -6,6 +6,7 @@
 # recorded — containerd containers, cgroups, netns pins, netd's cell records and IPAM addresses.
 set -u
 . "$KUKEON_TOP/tests/lib/tap.sh"
+. "$KUKEON_TOP/tests/lib/kukeond.sh"
 B=$BUILD
 KUKE="$B/bin/kuke"
 RPC="$B/tests/tools/rpc_send"
@@ -13,37 +14,25 @@ PRPC=("$B/tests/tools/kk_image" rpc)
 N=8
 tap_plan $N
 
-skip_all() { for i in $(seq $((${tap_n:-0} + 1)) $N); do tap_skip "kill -9 convergence $i" "$1"; done; exit 0; }
-if [ -n "${KUKEON_TEST_SKIP_REASON:-}" ] || [ "$(id -u)" -ne 0 ]; then skip_all "${KUKEON_TEST_SKIP_REASON:-needs root}"; fi
+skip_all() { kd_skip_all "kill -9 convergence" "$1"; }
+kd_need_root "kill -9 convergence"
 if [ -z "${KUKEON_TEST_IMAGE:-}" ] || ! command -v jq >/dev/null; then
     skip_all "needs the harness's busybox image (KUKEON_TEST_IMAGE) and jq"
 fi
 
-P=$KUKEON_TEST_PREFIX
-T="$KUKEON_TEST_TMP/kill9"
-mkdir -p "$T"
-SOCK="$T/run/kukeond.sock"
-CGROOT="/${P}-k9"
-SUBNET=10.251.0.0/16
+kd_env kill9 k9 10.251.0.0/16
 R="${P}-k9"
 NS="$R.kukeon.io"
-NSTATE="$T/netd"
 IMG=kukeon.local/busybox:test
-printf 'apiVersion: v1beta1\nkind: ServerConfiguration\nspec:\n  netdStateDir: %s\n' "$NSTATE" >"$T/kukeond.yaml"
-CONF=(--log-dir "$T/log" --cgroup-root "$CGROOT" --containerd-socket "$KUKEON_TEST_CONTAINERD_SOCKET"
-    --cni-conf-dir "$T/cni" --pod-subnet-cidr "$SUBNET" --netd-state-dir "$NSTATE"
-    --server-configuration "$T/kukeond.yaml")
-D=(--host "unix://$SOCK")
-I=(--run-path "$T/opt" "${CONF[@]}")
 CTR=(ctr --address "$KUKEON_TEST_CONTAINERD_SOCKET" -n "$NS")
 CELLS="$T/opt/data/$R/sp/st"
-V2=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i+1) == "cgroup2") print $5; break } }' /proc/self/mountinfo | head -1)
+V2=$(cgroup2_mount)
 CLIENTS=()
 
 cleanup() {
     for p in "${CLIENTS[@]}"; do kill "$p" 2>/dev/null; done
-    "$KUKE" daemon stop "${D[@]}" "${I[@]}" >/dev/null 2>&1
-    "$KUKE" purge realm "$R" --cascade "${I[@]}" >/dev/null 2>&1
+    kd_stop
+    kd_purge "$R" default kuke-system
 }
 trap cleanup EXIT
 
@@ -58,11 +47,6 @@ cell_req() {
         '{method: "KukeonV1.CreateCell", id: 1, params: [{Doc: {apiVersion: "v1beta1", kind: "Cell",
           metadata: {name: $n}, spec: {realmId: $r, spaceId: "sp", stackId: "st",
           containers: [{id: "main", image: $img, command: "sleep", args: ["3600"]}]}}}]}'
-}
-wait_for() {
-    local end=$(($(date +%s) + $1)); shift
-    while [ "$(date +%s)" -lt "$end" ]; do "$@" && return 0; sleep 0.3; done
-    "$@"
 }
 recorded() { ls "$CELLS" 2>/dev/null | while read -r c; do [ -f "$CELLS/$c/metadata.json" ] && echo "$c"; done; }
 

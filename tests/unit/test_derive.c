@@ -292,12 +292,24 @@ static void test_configured_paths(void **state)
     assert_string_equal(d.container_dir, "/var/lib/kukeon-test/data/r1/s1/t1/c1/k1");
     assert_non_null(strstr(d.netns_path, "/tmp/kk-test/netns/kk-"));
     assert_string_equal(d.netns_path + strlen("/tmp/kk-test/netns/"), d.netns_name);
-    /* the configuration moves paths, never the hashed names */
-    struct kk_derived dflt;
+    /* Suffix, cgroup root and netns dir move paths, never the hashed names... */
+    struct kk_derived dflt, same;
     assert_int_equal(kk_derive(&names, NULL, &dflt, &err), 0);
-    assert_string_equal(d.bridge_name, dflt.bridge_name);
-    assert_string_equal(d.netns_name, dflt.netns_name);
-    assert_string_equal(d.veth_host, dflt.veth_host);
+    struct kk_derive_config at_default = cfg;
+    at_default.run_path = "/opt/kukeon";
+    assert_int_equal(kk_derive(&names, &at_default, &same, &err), 0);
+    assert_string_equal(same.bridge_name, dflt.bridge_name);
+    assert_string_equal(same.netns_name, dflt.netns_name);
+    assert_string_equal(same.veth_host, dflt.veth_host);
+    /* ...but another run path is another installation: its host-wide names (bridge, egress chain,
+     * netns, veth) are salted with it, so two installations on one host never share one. */
+    assert_string_not_equal(d.bridge_name, dflt.bridge_name);
+    assert_string_not_equal(d.egress_chain, dflt.egress_chain);
+    assert_string_not_equal(d.netns_name, dflt.netns_name);
+    assert_string_not_equal(d.veth_host, dflt.veth_host);
+    assert_string_equal(d.bridge_name, "k-a16160cc"); /* FNV-1a 32 of "/var/lib/kukeon-test\nr1/s1" */
+    assert_string_equal(d.bridge_name + 2, d.egress_chain + strlen("KUKE-EGR-"));
+    assert_int_equal(strncmp(d.veth_host + 2, d.netns_name + 3, 12), 0);
 }
 
 /* The longest names of every level still fit every buffer. */

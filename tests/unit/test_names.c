@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -194,6 +195,46 @@ static void test_counted_names(void **state)
     assert_string_equal(err.msg, "realm name is required");
 }
 
+/* The store's directories beside a scope's children (kukeon-reference.md 5.1) are no scope's name;
+ * a container, which is no directory, may still carry one. */
+static void test_reserved_names(void **state)
+{
+    (void)state;
+    static const char *const reserved[] = {"secrets", "blueprints", "configs", "volumes", "volume-meta"};
+    static const enum kk_name_kind scopes[] = {KK_NAME_REALM, KK_NAME_SPACE, KK_NAME_STACK, KK_NAME_CELL};
+    for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
+        assert_true(kk_name_is_reserved(reserved[i]));
+        for (size_t k = 0; k < sizeof(scopes) / sizeof(scopes[0]); k++) {
+            struct kk_err err;
+            kk_err_clear(&err);
+            if (kk_name_check(scopes[k], reserved[i], &err) != -1)
+                fail_msg("%s name \"%s\" accepted, should be reserved", kk_name_kind_str(scopes[k]),
+                         reserved[i]);
+            assert_int_equal(err.kind, KK_ERR_INVALID);
+            char want[160];
+            snprintf(want, sizeof(want), "%s name \"%s\" is reserved: ", kk_name_kind_str(scopes[k]),
+                     reserved[i]);
+            if (strncmp(err.msg, want, strlen(want)) != 0 || strstr(err.msg, "choose another name") == NULL)
+                fail_msg("message \"%s\" does not start with \"%s\" and end with the fix", err.msg, want);
+            assert_int_equal(kk_name_check(scopes[k], reserved[i], NULL), -1);
+            assert_int_equal(kk_name_check_len(scopes[k], reserved[i], strlen(reserved[i]), NULL), -1);
+        }
+        assert_int_equal(kk_name_check(KK_NAME_CONTAINER, reserved[i], NULL), 0);
+        /* still a well-formed name for the verdict-only check (directory walks skip it themselves) */
+        assert_true(kk_name_is_valid(reserved[i]));
+    }
+    /* only the exact names: neighbours, prefixes and other cases are ordinary names */
+    static const char *const ordinary[] = {"secret", "secrets2", "my-volumes", "Secrets", "volume", "config"};
+    for (size_t i = 0; i < sizeof(ordinary) / sizeof(ordinary[0]); i++) {
+        assert_false(kk_name_is_reserved(ordinary[i]));
+        assert_int_equal(kk_name_check(KK_NAME_SPACE, ordinary[i], NULL), 0);
+    }
+    /* a counted "secrets" inside a longer buffer is judged by its length */
+    assert_int_equal(kk_name_check_len(KK_NAME_CELL, "secretsX", 7, NULL), -1);
+    assert_int_equal(kk_name_check_len(KK_NAME_CELL, "secretsX", 8, NULL), 0);
+    assert_false(kk_name_is_reserved(NULL));
+}
+
 static void test_kind_names(void **state)
 {
     (void)state;
@@ -211,7 +252,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_names_refused),   cmocka_unit_test(test_messages_name_the_offender),
         cmocka_unit_test(test_good_names_accepted), cmocka_unit_test(test_counted_names),
-        cmocka_unit_test(test_kind_names),
+        cmocka_unit_test(test_kind_names),          cmocka_unit_test(test_reserved_names),
     };
     return cmocka_run_group_tests(tests, setup_long_names, NULL);
 }
