@@ -2,14 +2,14 @@
 # Kukeon against ctr and Podman on the same host, same busybox image, interleaved runs; writes
 # bench/RESULTS.md (medians and kuke/peer ratios, the machine, the date).
 #   sudo bench/run.sh            (or: make bench)
-# Environment: KUKEON_BENCH_RUNS (default 7) repetitions per case; KUKEON_BENCH_COUNTS (default
+# Environment: KUKEON_BENCH_RUNS (default 5) repetitions per case; KUKEON_BENCH_COUNTS (default
 # "0 100 1000") store sizes for the `get` case; KUKEON_BENCH_SCALE (default "10 50 100") cells per
 # manifest for the scaling case; KUKEON_BENCH_OUT (default bench/RESULTS.md).
 # Everything runs against private instances (a containerd, a kukeond and Podman storage in one
 # temporary directory), torn down at the end; the host's own containerd and Podman are untouched.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
-RUNS=${KUKEON_BENCH_RUNS:-7}
+RUNS=${KUKEON_BENCH_RUNS:-5}
 COUNTS=${KUKEON_BENCH_COUNTS:-"0 100 1000"}
 SCALE=${KUKEON_BENCH_SCALE:-"10 50 100"}
 OUT=${KUKEON_BENCH_OUT:-$top/bench/RESULTS.md}
@@ -125,7 +125,7 @@ EOF
 fi
 
 say "private kukeond on $RUNPATH"
-printf 'apiVersion: v1beta1\nkind: ServerConfiguration\nspec:\n  netdStateDir: %s\n  reconcileInterval: 2s\n' "$W/netd" >"$W/kukeond.yaml"
+printf 'apiVersion: v1beta1\nkind: ServerConfiguration\nspec:\n  netdStateDir: %s\n  reconcileInterval: 0s\n' "$W/netd" >"$W/kukeond.yaml"
 CONF=(--log-dir "$W/log" --cgroup-root "$CGROOT" --containerd-socket "$SOCK" --cni-conf-dir "$W/cni"
     --pod-subnet-cidr "$SUBNET" --netd-state-dir "$W/netd" --server-configuration "$W/kukeond.yaml")
 I=(--run-path "$RUNPATH" "${CONF[@]}")
@@ -186,7 +186,7 @@ done
 
 # ---- 2. start of an existing stopped cell -------------------------------------------------------
 say "start latency of a stopped cell"
-cell_doc st "sleep 3600" | kd apply -f - >/dev/null && wait_state st Ready && kd stop cell st "${SC[@]}" >/dev/null 2>&1 || kd stop st "${SC[@]}" >/dev/null
+cell_doc st "sleep 3600" | kd apply -f - >/dev/null && wait_state st Ready && kd stop st "${SC[@]}" >/dev/null
 "${CTR[@]}" -n "$CTRNS" run -d "$IMG" cst sleep 3600 >/dev/null && "${CTR[@]}" -n "$CTRNS" tasks kill -s KILL cst >/dev/null; sleep 0.3
 "${CTR[@]}" -n "$CTRNS" tasks rm cst >/dev/null 2>&1
 [ $PODMAN_OK = 1 ] && "${PODMAN[@]}" create --name pst "$IMG" sleep 3600 >/dev/null

@@ -67,8 +67,7 @@ static int ctl_ctr_from_args(struct ctl_op *op, const json_t *args, struct ctl_c
 static int ctl_ctr_lookup(struct ctl_op *op, const struct ctl_ctr *c, json_t **cell, const json_t **spec,
                           struct kk_derived *d, struct kk_err *err)
 {
-    struct kk_store_token tok = KK_STORE_TOKEN_INIT;
-    int rc = ctl_doc_get(op, &c->n, cell, &tok, err);
+    int rc = ctl_doc_get(op, &c->n, cell, NULL, err);
     if (rc < 0)
         return ctl_fail_kind(op, CTL_KIND_UNKNOWN, err);
     if (rc == 0)
