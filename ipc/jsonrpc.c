@@ -15,6 +15,12 @@
 
 ssize_t kk_jsonrpc_frame(const char *buf, size_t len, unsigned max_depth, struct kk_err *err)
 {
+    return kk_jsonrpc_frame_max(buf, len, max_depth, KK_JSONRPC_MAX_MSG, err);
+}
+
+ssize_t kk_jsonrpc_frame_max(const char *buf, size_t len, unsigned max_depth, size_t max_size,
+                             struct kk_err *err)
+{
     size_t i = 0;
     while (i < len && (buf[i] == ' ' || buf[i] == '\n' || buf[i] == '\r' || buf[i] == '\t'))
         i++;
@@ -25,8 +31,9 @@ ssize_t kk_jsonrpc_frame(const char *buf, size_t len, unsigned max_depth, struct
     unsigned depth = 0;
     bool in_string = false, escaped = false;
     for (; i < len; i++) {
-        if (i >= KK_JSONRPC_MAX_MSG)
-            return kk_error(err, KK_ERR_INVALID, 0, "request larger than %d bytes", KK_JSONRPC_MAX_MSG);
+        if (i >= max_size)
+            return kk_error(err, KK_ERR_INVALID, 0, "%s larger than %zu bytes",
+                            max_size == KK_JSONRPC_MAX_MSG ? "request" : "message", max_size);
         char c = buf[i];
         if (in_string) {
             if (escaped)
@@ -49,8 +56,9 @@ ssize_t kk_jsonrpc_frame(const char *buf, size_t len, unsigned max_depth, struct
                 return (ssize_t)(i + 1);
         }
     }
-    if (len >= KK_JSONRPC_MAX_MSG)
-        return kk_error(err, KK_ERR_INVALID, 0, "request larger than %d bytes", KK_JSONRPC_MAX_MSG);
+    if (len >= max_size)
+        return kk_error(err, KK_ERR_INVALID, 0, "%s larger than %zu bytes",
+                        max_size == KK_JSONRPC_MAX_MSG ? "request" : "message", max_size);
     return 0;
 }
 
@@ -190,7 +198,7 @@ int kk_jsonrpc_call(int fd, const char *method, json_t *args, json_t **result, i
     if (buf == NULL)
         return kk_error(err, KK_ERR_INTERNAL, ENOMEM, "reading reply to %s", method);
     for (;;) {
-        ssize_t n = kk_jsonrpc_frame(buf, len, KK_JSONRPC_MAX_DEPTH * 4, err);
+        ssize_t n = kk_jsonrpc_frame_max(buf, len, KK_JSONRPC_MAX_DEPTH * 4, KK_JSONRPC_MAX_REPLY, err);
         if (n < 0)
             return kk_error_wrap(err, "reply to %s", method);
         if (n > 0) {
@@ -198,7 +206,7 @@ int kk_jsonrpc_call(int fd, const char *method, json_t *args, json_t **result, i
             break;
         }
         if (len == cap) {
-            if (cap >= KK_JSONRPC_MAX_MSG * 16)
+            if (cap >= KK_JSONRPC_MAX_REPLY)
                 return kk_error(err, KK_ERR_INVALID, 0, "reply to %s is too large", method);
             char *nb = realloc(buf, cap * 2);
             if (nb == NULL)

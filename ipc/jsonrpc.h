@@ -19,6 +19,11 @@
  * included), 0 if more bytes are needed, -1 if the bytes cannot start an object, nest deeper than
  * max_depth, or the object would exceed KK_JSONRPC_MAX_MSG. Leading whitespace only: *skip. */
 ssize_t kk_jsonrpc_frame(const char *buf, size_t len, unsigned max_depth, struct kk_err *err);
+/* The same with another size bound: a client reads replies up to KK_JSONRPC_MAX_REPLY (a list of
+ * thousands of cells is several MiB; requests stay bounded by KK_JSONRPC_MAX_MSG). */
+#define KK_JSONRPC_MAX_REPLY (64 * 1024 * 1024)
+ssize_t kk_jsonrpc_frame_max(const char *buf, size_t len, unsigned max_depth, size_t max_size,
+                             struct kk_err *err);
 
 struct kk_jsonrpc_request {
     char method[KK_JSONRPC_METHOD_MAX];

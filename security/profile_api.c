@@ -68,9 +68,12 @@ static const struct kk_sys_rule api_threads_rules[] = {
     {.name = "clone3", .nr = SCMP_SYS(clone3), .action = KK_SYS_ENOSYS},
     KK_SYS(set_robust_list),
     KK_SYS(rseq),
+    /* glibc's qsort asks sysinfo for the machine's memory before it sorts a large array (a list of
+     * 1,000 cells did, and died of SIGSYS). It reads counters only: uptime, load, memory sizes. */
+    KK_SYS(sysinfo),
 };
 static const struct kk_sys_group api_threads =
-    KK_GROUP("request workers and the reconcile loop", api_threads_rules);
+    KK_GROUP("request workers, the reconcile loop, large sorts", api_threads_rules);
 
 static const struct kk_sys_group *const api_groups[] = {
     &kk_group_lifecycle,
