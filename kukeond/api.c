@@ -12,6 +12,7 @@
  * (kukeond/ctl_reconcile.h) takes the same writer lock per cell. Helper sockets carry one request
  * at a time; ipc/client.c serialises calls per socket. */
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
@@ -38,6 +39,7 @@
 #include "security/sandbox.h"
 
 #define KD_MAX_CLIENTS 64
+#define KD_TRIM_AFTER_BYTES (256 * 1024)
 #define KD_MAX_GROUPS  256
 /* Worker threads: enough that a slow write (a cell whose image is being unpacked) leaves room for
  * readers and DaemonStatus; writes queue on the writer lock anyway. */
@@ -227,6 +229,10 @@ static void kd_client_flush(struct kd_client *c)
         c->out_off += (size_t)w;
     }
     free(c->out);
+    /* A large reply (a list of thousands of cells) leaves megabytes in the worker threads' malloc
+     * arenas; give them back, so the idle group stays small after a big request. */
+    if (c->out_len > KD_TRIM_AFTER_BYTES)
+        malloc_trim(0);
     c->out = NULL;
     c->out_len = c->out_off = 0;
 }
