@@ -30,6 +30,11 @@ make -C "$top" -s all "$B/tests/tools/helper_rtt" >/dev/null || die "build faile
 
 W=$(mktemp -d /var/tmp/kb.XXXXXX)     # short: containerd's socket path must stay under 107 bytes
 chmod 0755 "$W"                        # the API worker (user kukeon) walks down to its run path
+"$top/tests/harness/iptables-state.sh" record "$W/iptables-before"
+CNI_CACHE_WAS=0; [ -e /var/lib/cni ] && CNI_CACHE_WAS=1
+CNI_LOCK_WAS=0; [ -e /etc/cni/net.d/cni.lock ] && CNI_LOCK_WAS=1
+iptables -w -t nat -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^CNI-[0-9a-f]+$/ {print $2}' | sort >"$W/cni-before"
+{ iptables -w -S; iptables -w -t nat -S; } 2>/dev/null | awk '$1 == "-N" && $2 ~ /^NETAVARK/' >"$W/netavark-before"
 P=kb$$
 CTRDIR=$W/c
 SOCK=$CTRDIR/containerd.sock
@@ -45,7 +50,7 @@ CNI_MADE=()
 
 cleanup() {
     say "cleaning up"
-    [ -n "${CONF:-}" ] && KUKEON_NO_DAEMON=true "$KUKE" purge realm "$REALM" --cascade "${I[@]}" >/dev/null 2>&1
+    [ -n "${CONF:-}" ] && for r in "$REALM" default kuke-system; do KUKEON_NO_DAEMON=true "$KUKE" purge realm "$r" --cascade "${I[@]}" >/dev/null 2>&1; done
     [ -n "${CONF:-}" ] && "$KUKE" daemon stop --host "unix://$RUNPATH/kukeond.sock" --run-path "$RUNPATH" "${CONF[@]}" >/dev/null 2>&1
     if command -v podman >/dev/null; then
         "${PODMAN[@]}" rm -af -t 0 >/dev/null 2>&1
@@ -54,9 +59,35 @@ cleanup() {
     for id in $("${CTR[@]}" -n "$CTRNS" tasks ls -q 2>/dev/null); do "${CTR[@]}" -n "$CTRNS" tasks kill -s KILL "$id" >/dev/null 2>&1; done
     "$top/tests/harness/containerd.sh" stop "$CTRDIR" >/dev/null 2>&1
     for f in "${CNI_MADE[@]}"; do rm -rf "$f"; done
+    ip link del kb-br0 2>/dev/null
+    # libcni's result cache and gocni's lock file, when this run made them.
+    [ "${CNI_CACHE_WAS:-1}" = 1 ] || rm -rf /var/lib/cni
+    [ "${CNI_LOCK_WAS:-1}" = 1 ] || rm -f /etc/cni/net.d/cni.lock
+    # ctr's containers get cgroups named after their namespace (/<ns>/<id>); kuke's are under CGROOT.
     for m in $(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i+1) ~ /^cgroup2?$/) print $5; break } }' /proc/self/mountinfo); do
-        [ -d "$m$CGROOT" ] && find "$m$CGROOT" -depth -type d -exec rmdir {} \; 2>/dev/null
+        for g in "$m$CGROOT" "$m/$CTRNS"; do [ -d "$g" ] && find "$g" -depth -type d -exec rmdir {} \; 2>/dev/null; done
     done
+    # iptables chains this run added: KUKEON-FORWARD (kuke init), CNI-* of the bridge plugin's masquerade.
+    "$top/tests/harness/iptables-state.sh" restore "$W/iptables-before" 2>/dev/null
+    iptables -w -t nat -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^CNI-[0-9a-f]+$/ {print $2}' | sort >"$W/cni-after"
+    comm -13 "$W/cni-before" "$W/cni-after" 2>/dev/null | while read -r c; do
+        iptables -w -t nat -S POSTROUTING | awk -v c="$c" '$0 ~ ("-j " c "( |$)")' | while read -r rule; do
+            eval "iptables -w -t nat ${rule/-A/-D}" 2>/dev/null
+        done
+        iptables -w -t nat -F "$c" 2>/dev/null; iptables -w -t nat -X "$c" 2>/dev/null
+    done
+    # Podman's netavark leaves its firewall chains behind when the last network user goes: remove
+    # them when this run made them (none existed before).
+    if [ -s "$W/netavark-before" ] || ! iptables -w -S >/dev/null 2>&1; then :; else
+        for t in filter nat; do
+            iptables -w -t $t -S | awk '$1 == "-A" && / -j NETAVARK/' | while read -r rule; do
+                case "$rule" in "-A NETAVARK"*) continue ;; esac
+                eval "iptables -w -t $t ${rule/-A/-D}" 2>/dev/null
+            done
+            for c in $(iptables -w -t $t -S | awk '$1 == "-N" && $2 ~ /^NETAVARK/ {print $2}'); do iptables -w -t $t -F "$c"; done
+            for c in $(iptables -w -t $t -S | awk '$1 == "-N" && $2 ~ /^NETAVARK/ {print $2}'); do iptables -w -t $t -X "$c"; done
+        done
+    fi
     umount -R "$W" 2>/dev/null
     rm -rf "$W"
 }
