@@ -23,6 +23,7 @@ struct kk_ipc_request {
     uint32_t id;
     int fd;
     bool replied, denied, fatal, send_failed;
+    bool quiet; /* kk_ipc_quiet: a success that is not recorded */
     uint32_t deny_reason;
     struct kk_audit_kv names[KK_AUDIT_NAMES_MAX];
     char keys[KK_AUDIT_NAMES_MAX][KK_AUDIT_KEY_MAX];
@@ -260,6 +261,8 @@ static int run_handler(struct kk_ipc_server *srv, struct kk_ipc_request *req, co
         return decide_fatal(srv, req, op, err);
     }
     srv->served++;
+    if (decision == KK_AUDIT_OK && req->quiet)
+        return 0;
     if (audit_decision(srv, req, op, decision, reason, err) < 0) {
         srv->dead = true;
         return -1;
@@ -383,6 +386,11 @@ int kk_ipc_reply(struct kk_ipc_request *req, const ProtobufCMessage *reply, int 
     }
     req->replied = true;
     return 0;
+}
+
+void kk_ipc_quiet(struct kk_ipc_request *req)
+{
+    req->quiet = true;
 }
 
 void kk_ipc_audit_name(struct kk_ipc_request *req, const char *key, const char *value)

@@ -1,7 +1,8 @@
 /* The serving side of a helper socket, after OpenSSH's monitor table: each helper lists the requests
  * it serves; the loop takes one request at a time, in order, and anything the table does not allow
  * is fatal (fail-stop: the helper exits non-zero, the supervisor restarts the group). HELLO and STATUS
- * are served here for every helper. Every decision writes one audit line. */
+ * are served here for every helper. Every decision writes one audit line, except a poll that found
+ * nothing (kk_ipc_quiet). */
 #ifndef KUKEON_IPC_DISPATCH_H
 #define KUKEON_IPC_DISPATCH_H
 
@@ -109,6 +110,11 @@ int kk_ipc_reply(struct kk_ipc_request *req, const ProtobufCMessage *reply, int 
 /* Record a validated name for the audit line (copied; at most KK_AUDIT_NAMES_MAX, the rest dropped).
  * Only names the helper has validated: the line says what the helper acted on. */
 void kk_ipc_audit_name(struct kk_ipc_request *req, const char *key, const char *value);
+
+/* This request, if it succeeds, writes no audit line: for a poll that found nothing (kuke-ctrd's
+ * events.read, asked every second by the reconcile loop, would otherwise write 86,400 empty lines a
+ * day). A denial, an error or a fatal decision is recorded all the same. */
+void kk_ipc_quiet(struct kk_ipc_request *req);
 
 /* Refuse the request: fills err (KK_ERR_DENIED) and returns -1, for `return kk_ipc_deny(...)`. The
  * loop answers DENIED with the reason and message and lives on. */

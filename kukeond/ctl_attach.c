@@ -80,7 +80,7 @@ static int ctl_ctr_lookup(struct ctl_op *op, const struct ctl_ctr *c, json_t **c
     const json_t *ct;
     json_array_foreach(cs, i, ct)
     {
-        if (strcmp(kk_json_str(ct, "id") != NULL ? kk_json_str(ct, "id") : "", c->id) == 0)
+        if (strcmp(kk_json_str(ct, "id"), c->id) == 0)
             *spec = ct;
     }
     if (*spec == NULL) {

@@ -59,6 +59,14 @@ static int echo_handler(struct kk_ipc_request *req, const ProtobufCMessage *msg,
         return kk_ipc_fatal(req, err, "invariant broken");
     if (strcmp(h->peer_role, "silent") == 0)
         return 0;
+    if (strcmp(h->peer_role, "quiet") == 0) {
+        kk_ipc_quiet(req);
+        return 0;
+    }
+    if (strcmp(h->peer_role, "quiet-error") == 0) {
+        kk_ipc_quiet(req);
+        return kk_error(err, KK_ERR_UNAVAILABLE, 0, "containerd is not reachable");
+    }
     if (strcmp(h->peer_role, "twice") == 0) {
         Kukeon__Ipc__HelloReply r = KUKEON__IPC__HELLO_REPLY__INIT;
         if (kk_ipc_reply(req, &r.base, -1, err) < 0)
@@ -503,6 +511,26 @@ static void test_empty_reply_when_handler_sends_none(void **state)
     assert_int_equal(m->hdr.length, 0);
 }
 
+/* A quiet success (a poll that found nothing) writes no audit line; a quiet request that fails is
+ * recorded all the same, and both are counted. */
+static void test_quiet_success_only(void **state)
+{
+    struct fixture *f = *state;
+    hello(f);
+    send_echo(f, "quiet");
+    step(f, 1, NULL);
+    read_reply(f, KK_IPC_REPLY(T_ECHO));
+    expect_last_audit(f, 1, " op=hello ");
+    send_echo(f, "quiet-error");
+    step(f, 1, NULL);
+    read_reply(f, KK_IPC_ERROR);
+    expect_last_audit(f, 2, " op=test.echo value=\"quiet-error\" decision=error");
+    Kukeon__Ipc__StatusReply *st = status(f);
+    assert_int_equal(st->requests_served, 3);
+    assert_int_equal(st->requests_failed, 1);
+    protobuf_c_message_free_unpacked(&st->base, NULL);
+}
+
 static void test_handler_fatal_and_double_reply(void **state)
 {
     struct fixture *f = *state;
@@ -778,6 +806,7 @@ int main(void)
         FIXTURE_TEST(test_malformed_frame_is_fatal),
         FIXTURE_TEST(test_denied_keeps_loop_alive),
         FIXTURE_TEST(test_empty_reply_when_handler_sends_none),
+        FIXTURE_TEST(test_quiet_success_only),
         FIXTURE_TEST(test_handler_fatal_and_double_reply),
         FIXTURE_TEST(test_double_reply_is_fatal),
         FIXTURE_TEST(test_escaping_in_audit),
