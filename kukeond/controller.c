@@ -36,7 +36,8 @@ const struct ctl_layer *ctl_layer_of(enum kk_kind kind)
     }
 }
 
-static const char *const ctl_helper_names[KK_CTL_HELPERS] = {"kuke-cgd", "kuke-netd", "kuke-ctrd"};
+static const char *const ctl_helper_names[KK_CTL_HELPERS] = {"kuke-cgd", "kuke-netd", "kuke-ctrd",
+                                                               "kuke-fetchd"};
 
 const char *kk_ctl_helper_name(enum kk_ctl_helper h)
 {

@@ -19,10 +19,11 @@ enum kk_ctl_helper {
     KK_CTL_CGD = 0,
     KK_CTL_NETD,
     KK_CTL_CTRD,
+    KK_CTL_FETCHD,
 };
-#define KK_CTL_HELPERS 3
+#define KK_CTL_HELPERS 4
 
-/* "kuke-cgd", "kuke-netd", "kuke-ctrd". */
+/* "kuke-cgd", "kuke-netd", "kuke-ctrd", "kuke-fetchd". */
 const char *kk_ctl_helper_name(enum kk_ctl_helper h);
 
 struct kk_ctl;

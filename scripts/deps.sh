@@ -8,7 +8,8 @@ PKGS="build-essential pkg-config clang libfuzzer-14-dev libclang-rt-14-dev
       libyaml-dev libjansson-dev libnl-3-dev libnl-route-3-dev libseccomp-dev libcap-ng-dev libcmocka-dev
       containerd runc containernetworking-plugins iproute2 iptables kmod busybox-static
       ca-certificates procps util-linux passwd jq tmux zsh fish
-      debhelper man-db groff-base systemd logrotate python3"
+      debhelper man-db groff-base systemd logrotate python3
+      libcurl4-openssl-dev openssl docker-registry skopeo apache2-utils"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
