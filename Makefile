@@ -53,6 +53,7 @@ LIBS_SEC     := -lseccomp -lcap-ng
 LIBS_NL      := -lnl-route-3 -lnl-3
 LIBS_GRPC    := -lgrpc -lgpr
 LIBS_CRYPTO  := -lcrypto
+LIBS_CURL    := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 LIBS_CMOCKA  := -lcmocka
 
 # ---- sources -----------------------------------------------------------------------------------
@@ -71,7 +72,7 @@ CTRD_PB_STAMP := $(GEN)/.containerd-protos
 # Each program directory: main.c makes the binary; its other files make lib<dir>.a so that tests can
 # link the same code the program runs.
 PROGRAMS_BIN     := kuke kukeond
-PROGRAMS_LIBEXEC := kuke-cgd kuke-netd kuke-ctrd
+PROGRAMS_LIBEXEC := kuke-cgd kuke-netd kuke-ctrd kuke-fetchd
 PROGRAMS := $(PROGRAMS_BIN) $(PROGRAMS_LIBEXEC)
 prog_lib_srcs = $(filter-out $(1)/main.c,$(wildcard $(1)/*.c))
 
@@ -91,10 +92,13 @@ LINK_kukeond   := $(call prog_lib,kukeond) $(LIBIPC) $(LIBSECURITY) $(LIBCOMMON)
 LINK_kuke-cgd  := $(call prog_lib,kuke-cgd) $(LIBIPC) $(LIBSECURITY) $(LIBCOMMON) $(LIBS_PB) $(LIBS_SEC)
 LINK_kuke-netd := $(call prog_lib,kuke-netd) $(LIBIPC) $(LIBSECURITY) $(LIBCOMMON) $(LIBS_PB) $(LIBS_SEC) $(LIBS_NL) $(LIBS_JSON)
 LINK_kuke-ctrd := $(call prog_lib,kuke-ctrd) $(LIBIPC) $(LIBSECURITY) $(LIBCTRDPB) $(LIBCOMMON) $(LIBS_PB) $(LIBS_SEC) $(LIBS_GRPC) $(LIBS_CRYPTO) $(LIBS_JSON)
+# kuke-fetchd: the registry client (libcurl with OpenSSL; libcrypto for the blob digests).
+LINK_kuke-fetchd := $(call prog_lib,kuke-fetchd) $(LIBIPC) $(LIBSECURITY) $(LIBCOMMON) $(LIBS_PB) $(LIBS_SEC) $(LIBS_CURL) $(LIBS_CRYPTO) $(LIBS_JSON)
 
 # Tests may link anything; --as-needed keeps each binary to what it uses.
 TEST_LINK := $(foreach p,$(PROGRAMS),$(call prog_lib,$(p))) $(LIBIPC) $(LIBSECURITY) $(LIBCTRDPB) $(LIBCOMMON) \
-             $(LIBS_CMOCKA) $(LIBS_PB) $(LIBS_YAML) $(LIBS_JSON) $(LIBS_SEC) $(LIBS_NL) $(LIBS_GRPC) $(LIBS_CRYPTO)
+             $(LIBS_CMOCKA) $(LIBS_PB) $(LIBS_YAML) $(LIBS_JSON) $(LIBS_SEC) $(LIBS_NL) $(LIBS_GRPC) $(LIBS_CRYPTO) \
+             $(LIBS_CURL)
 UNIT_TESTS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/test_*.c))
 INTEG_TESTS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(wildcard tests/integration/test_*.c))
 # Small programs the tests run (sandbox probes and the like).
@@ -212,7 +216,7 @@ integration: check-build
 
 # ---- benchmarks (root; installs podman) ---------------------------------------------------------
 bench: all
-	@bench/run.sh
+	@BUILD=$(BUILD) bench/run.sh $(BENCH_ARGS)
 
 # ---- fuzzing (clang + libFuzzer) ---------------------------------------------------------------
 FUZZ_BUILD := build-fuzz
@@ -242,7 +246,7 @@ demo:
 	@scripts/demo.sh $(BUILD)
 
 # Install layout (dist/install.sh keeps a manifest, so uninstall removes exactly what install put):
-#   $(PREFIX)/bin/{kuke,kukeond}   $(PREFIX)/libexec/kukeon/{kuke-cgd,kuke-netd,kuke-ctrd,kukepause,kuketty}
+#   $(PREFIX)/bin/{kuke,kukeond}   $(PREFIX)/libexec/kukeon/{kuke-cgd,kuke-netd,kuke-ctrd,kuke-fetchd,kukepause,kuketty}
 #   $(UNITDIR)/kukeond.service     $(MANDIR)/man{1,5,8}/...   bash, zsh and fish completions
 #   $(SYSCONFDIR)/kukeon/kukeond.yaml (kept if present)   $(SYSCONFDIR)/logrotate.d/kukeon
 SYSCONFDIR ?= /etc

@@ -97,19 +97,3 @@ bool kk_str_has_prefix(const char *s, const char *prefix)
 {
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
-
-const char *kk_image_canonical_parts(const char *in, const char **suffix)
-{
-    const char *slash = strchr(in, '/');
-    bool has_domain = false;
-    if (slash != NULL) {
-        size_t fl = (size_t)(slash - in);
-        has_domain = memchr(in, '.', fl) != NULL || memchr(in, ':', fl) != NULL ||
-                     (fl == 9 && memcmp(in, "localhost", 9) == 0);
-    }
-    const char *last = strrchr(in, '/');
-    const char *tail = last != NULL ? last + 1 : in;
-    bool has_tag = strchr(tail, ':') != NULL || strchr(in, '@') != NULL;
-    *suffix = has_tag ? "" : ":latest";
-    return has_domain ? "" : (slash != NULL ? "docker.io/" : "docker.io/library/");
-}

@@ -46,10 +46,4 @@ int kk_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 
 bool kk_str_has_prefix(const char *s, const char *prefix);
 
-/* An image reference's canonical name, as ctr and the Go Kukeon store it, is prefix + in + *suffix
- * ("busybox" -> "docker.io/library/busybox:latest"): the prefix is "" when the first component
- * names a registry (has a '.' or ':', or is localhost), else "docker.io/" (and "library/" for a
- * bare name); *suffix is ":latest" when in has no tag or digest, else "". Returns the prefix. */
-const char *kk_image_canonical_parts(const char *in, const char **suffix);
-
 #endif

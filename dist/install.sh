@@ -36,7 +36,7 @@ do_install() {
         tmp=$(mktemp)
     fi
     for p in kuke kukeond; do put 0755 "$BUILD/bin/$p" "$PREFIX/bin/$p"; done
-    for p in kuke-cgd kuke-netd kuke-ctrd kukepause kuketty; do put 0755 "$BUILD/libexec/$p" "$LIBEXECDIR/$p"; done
+    for p in kuke-cgd kuke-netd kuke-ctrd kuke-fetchd kukepause kuketty; do put 0755 "$BUILD/libexec/$p" "$LIBEXECDIR/$p"; done
 
     unit=$(mktemp)
     sed "s|@PREFIX@|$PREFIX|g" "$top/systemd/kukeond.service" >"$unit"

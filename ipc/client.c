@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/util.h"
 
@@ -139,6 +140,28 @@ int kk_ipc_call_fd(int sock, uint16_t type, const ProtobufCMessage *req, int fd,
     pthread_mutex_t *lock = sock_lock(sock);
     pthread_mutex_lock(lock);
     int rc = call_locked(sock, type, req, fd, reply_desc, reply, reply_fd, err);
+    pthread_mutex_unlock(lock);
+    return rc;
+}
+
+int kk_ipc_call_try(int sock, uint16_t type, const ProtobufCMessage *req, unsigned wait_ms,
+                    const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **reply, struct kk_err *err)
+{
+    pthread_mutex_t *lock = sock_lock(sock);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += wait_ms / 1000;
+    until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    int lr = pthread_mutex_timedlock(lock, &until);
+    if (lr == ETIMEDOUT)
+        return kk_error(err, KK_ERR_UNAVAILABLE, 0, "busy: serving a long request (an image pull, a wait)");
+    if (lr != 0)
+        return kk_error(err, KK_ERR_INTERNAL, lr, "locking a helper socket");
+    int rc = call_locked(sock, type, req, -1, reply_desc, reply, NULL, err);
     pthread_mutex_unlock(lock);
     return rc;
 }

@@ -21,6 +21,12 @@
 int kk_ipc_call(int sock, uint16_t type, const ProtobufCMessage *req, int fd,
                 const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **reply, struct kk_err *err);
 
+/* kk_ipc_call without an fd that waits at most wait_ms for the socket's lock: KK_ERR_UNAVAILABLE
+ * ("busy: ...") when another thread's call holds it that long (a pull through kuke-fetchd holds its
+ * socket for minutes; `kuke daemon status` must not wait for it). */
+int kk_ipc_call_try(int sock, uint16_t type, const ProtobufCMessage *req, unsigned wait_ms,
+                    const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **reply, struct kk_err *err);
+
 /* kk_ipc_call for replies that may carry an fd: *reply_fd gets it (O_CLOEXEC), or -1. */
 int kk_ipc_call_fd(int sock, uint16_t type, const ProtobufCMessage *req, int fd,
                    const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **reply, int *reply_fd,

@@ -81,9 +81,14 @@ static void kuke_help(FILE *out, const struct kuke_cmd *cmd, const struct kuke_o
     }
     if (cmd->subs != NULL) {
         fprintf(out, "\nAvailable Commands:\n");
+        /* The names column is as wide as the longest name ("registry-credential"), at least 12. */
+        int width = 12;
+        for (const struct kuke_cmd *c = cmd->subs; c->name != NULL; c++)
+            if ((int)strlen(c->name) > width)
+                width = (int)strlen(c->name);
         for (const struct kuke_cmd *c = cmd->subs; c->name != NULL; c++)
             if (strncmp(c->name, "__", 2) != 0) /* the build's own (kuke __man), not the user's */
-                fprintf(out, "  %-12s %s\n", c->name, c->summary);
+                fprintf(out, "  %-*s %s\n", width, c->name, c->summary);
     }
     if (cmd->opts != NULL && cmd->opts[0].name != NULL) {
         fprintf(out, "\nFlags:\n");

@@ -25,6 +25,7 @@
 #include "kuke/inproc.h"
 #include "kuke/service.h"
 #include "kukeond/store.h"
+#include "security/profile.h"
 
 #define KUKE_CHECKS_MAX 96
 /* kuke-cgd needs these in the cgroup root's subtree (kukeon-reference.md 2.10, doctor cgroups). */
@@ -32,7 +33,7 @@ static const char *const kuke_required_controllers[] = {"cpu", "memory", "io", "
 /* The plugins kuke-netd runs (kuke-netd/cni.c), and where it looks for them. */
 static const char *const kuke_cni_plugins[] = {"bridge", "host-local", "loopback", "portmap"};
 static const char *const kuke_cni_dirs[] = {"/opt/cni/bin", "/usr/lib/cni"};
-static const char *const kuke_helper_names[] = {"kuke-cgd", "kuke-netd", "kuke-ctrd"};
+static const char *const kuke_helper_names[] = {"kuke-cgd", "kuke-netd", "kuke-ctrd", "kuke-fetchd"};
 
 static void kuke_closedirp(DIR **d)
 {
@@ -706,6 +707,19 @@ static int kuke_proc_status_read(long pid, struct kuke_proc_status *ps)
     return 0;
 }
 
+/* The role of a DaemonStatus process name ("kukeond-api", "kuke-fetchd"), or NULL. */
+static const struct kk_role_profile *kuke_member_profile(const char *name)
+{
+    if (strcmp(name, "kukeond-api") == 0)
+        return kk_role_profile(KK_ROLE_API);
+    for (unsigned r = 0; r < KK_ROLE_COUNT; r++) {
+        const struct kk_role_profile *p = kk_role_profile((enum kk_role)r);
+        if (p != NULL && p->sandboxed && strcmp(p->binary, name) == 0)
+            return p;
+    }
+    return NULL;
+}
+
 static void kuke_check_sandbox(struct kuke_report *r)
 {
     if (!r->daemon_up) {
@@ -731,10 +745,12 @@ static void kuke_check_sandbox(struct kuke_report *r)
                 r, "the supervisor restarts its group; see kuke daemon logs (or journalctl -u kukeond)");
             continue;
         }
-        bool is_api = strcmp(name, "kukeond-api") == 0;
+        /* What the member's role promises (security/profile_<role>.c): no capability where it keeps
+         * none, and never uid 0 where it has an account of its own. */
+        const struct kk_role_profile *prof = kuke_member_profile(name);
         bool filtered = ps.seccomp == 2;
-        bool caps_ok = !is_api || ps.cap_eff == 0;
-        bool user_ok = !is_api || ps.uid != 0;
+        bool caps_ok = prof == NULL || prof->n_caps > 0 || ps.cap_eff == 0;
+        bool user_ok = prof == NULL || prof->keeps_root || ps.uid != 0;
         enum kuke_check_status s = filtered && caps_ok && user_ok ? KUKE_CHECK_OK : KUKE_CHECK_FAIL;
         kuke_check_add(r, "SANDBOX", name, s, "pid %ld uid %ld seccomp %s CapEff %016llx", pid, ps.uid,
                        ps.seccomp == 2   ? "filter"

@@ -15,6 +15,7 @@ enum {
     KD_FD_API_CGD = 5, /* API worker: its ends of the helper socketpairs */
     KD_FD_API_NETD = 6,
     KD_FD_API_CTRD = 7,
+    KD_FD_API_FETCHD = 8,
 };
 
 int kukeond_config_load_yaml(struct kk_config *cfg, const char *path, bool must_exist, struct kk_err *err);

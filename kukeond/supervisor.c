@@ -1,6 +1,6 @@
 /* The kukeond supervisor (root): prepares the socket directory, the API socket and the pid file,
- * starts the group — kuke-cgd, kuke-netd, kuke-ctrd and the API worker — and restarts all of it
- * when any member dies. It never reads client input: the only bytes it reads from its children
+ * starts the group — kuke-cgd, kuke-netd, kuke-ctrd, kuke-fetchd and the API worker — and restarts
+ * all of it when any member dies. It never reads client input: the only bytes it reads from its children
  * are their stderr lines, which it relays labelled by the channel they came on. */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,9 +34,12 @@
 #include "kukeond/kukeond.h"
 #include "kukeond/notify.h"
 
-enum kd_member { KD_CGD = 0, KD_NETD, KD_CTRD, KD_API, KD_NMEMBERS };
+/* The helpers come first, in the order of enum kk_ctl_helper (the API worker's sockets follow it). */
+enum kd_member { KD_CGD = 0, KD_NETD, KD_CTRD, KD_FETCHD, KD_API, KD_NMEMBERS };
+#define KD_NHELPERS KD_API
 
-static const char *const kd_member_names[KD_NMEMBERS] = {"kuke-cgd", "kuke-netd", "kuke-ctrd", "kukeond-api"};
+static const char *const kd_member_names[KD_NMEMBERS] = {"kuke-cgd", "kuke-netd", "kuke-ctrd", "kuke-fetchd",
+                                                         "kukeond-api"};
 
 struct kd_child {
     pid_t pid;
@@ -48,16 +51,16 @@ struct kd_child {
 
 struct kd_state {
     const struct kk_config *cfg;
-    char self[PATH_MAX];                 /* this kukeond binary, exec'd as the API worker */
-    char helper_path[3][PATH_MAX];       /* kuke-cgd, kuke-netd, kuke-ctrd */
+    char self[PATH_MAX];                     /* this kukeond binary, exec'd as the API worker */
+    char helper_path[KD_NHELPERS][PATH_MAX]; /* kuke-cgd, kuke-netd, kuke-ctrd, kuke-fetchd */
     int listen_fd;
     int config_fd;
     int sig_fd;
     char pid_file[PATH_MAX];
     struct kd_child child[KD_NMEMBERS];
-    struct kk_audit audit[3]; /* the helpers' audit logs; the supervisor writes and rotates them */
-    int broker_fd;            /* our end of kuke-ctrd's containerd connection broker (ipc/broker.h) */
-    bool in_system_cell;      /* moved into the system cell's cgroup (or that failed, said once) */
+    struct kk_audit audit[KD_NHELPERS]; /* the helpers' audit logs; the supervisor writes, rotates them */
+    int broker_fd;       /* our end of kuke-ctrd's containerd connection broker (ipc/broker.h) */
+    bool in_system_cell; /* moved into the system cell's cgroup (or that failed, said once) */
 };
 
 /* The cgroup v2 mount point, from /proc/self/mountinfo ("" when there is none). Mount points with
@@ -170,7 +173,7 @@ static int kd_find_helpers(struct kd_state *st, struct kk_err *err)
             return -1;
         if (access(probe, X_OK) != 0)
             continue;
-        for (int h = 0; h < 3; h++) {
+        for (int h = 0; h < KD_NHELPERS; h++) {
             char rel[PATH_MAX];
             if (kk_snprintf(rel, sizeof(rel), err, "helper path", "%s/%s/%s", bindir, sub[s], kd_member_names[h]) < 0)
                 return -1;
@@ -270,7 +273,7 @@ static int kd_config_memfd(struct kd_state *st, struct kk_err *err)
  * helper needs neither open() nor rename(), and rotation by size happens here. */
 static int kd_open_audit_logs(struct kd_state *st, struct kk_err *err)
 {
-    for (int h = 0; h < 3; h++) {
+    for (int h = 0; h < KD_NHELPERS; h++) {
         char path[PATH_MAX];
         if (kk_snprintf(path, sizeof(path), err, "audit log path", "%s/%s.log", st->cfg->log_dir,
                         kd_member_names[h]) < 0)
@@ -317,9 +320,9 @@ static pid_t kd_spawn(struct kd_state *st, enum kd_member m, const char *path, c
 
 static int kd_start_group(struct kd_state *st, struct kk_err *err)
 {
-    int api_end[3] = {-1, -1, -1};
+    int api_end[KD_NHELPERS] = {-1, -1, -1, -1};
     int rc = -1;
-    for (int h = 0; h < 3; h++) {
+    for (int h = 0; h < KD_NHELPERS; h++) {
         int sp[2];
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
             kk_error(err, KK_ERR_INTERNAL, errno, "creating the socketpair of %s", kd_member_names[h]);
@@ -367,14 +370,15 @@ static int kd_start_group(struct kd_state *st, struct kk_err *err)
         kk_info("started %s pid=%d", kd_member_names[h], (int)pid);
     }
     const char *const argv[] = {"kukeond", "api", NULL};
-    int fds[5] = {st->listen_fd, st->config_fd, api_end[0], api_end[1], api_end[2]};
-    pid_t pid = kd_spawn(st, KD_API, st->self, argv, fds, 5, err);
+    /* KD_FD_REQUEST, KD_FD_CONFIG, then KD_FD_API_CGD .. KD_FD_API_FETCHD (kukeond.h). */
+    int fds[2 + KD_NHELPERS] = {st->listen_fd, st->config_fd, api_end[0], api_end[1], api_end[2], api_end[3]};
+    pid_t pid = kd_spawn(st, KD_API, st->self, argv, fds, 2 + KD_NHELPERS, err);
     if (pid < 0)
         goto out;
     kk_info("started %s pid=%d", kd_member_names[KD_API], (int)pid);
     rc = 0;
 out:
-    for (int h = 0; h < 3; h++)
+    for (int h = 0; h < KD_NHELPERS; h++)
         if (api_end[h] >= 0)
             close(api_end[h]);
     return rc;
@@ -446,7 +450,7 @@ static bool kd_reap(struct kd_state *st, bool stopping)
                 continue;
             if (st->child[m].log_fd >= 0)
                 kd_relay(&st->child[m], kd_member_names[m]);
-            if (m < 3 && st->child[m].audit_fd >= 0)
+            if (m < KD_NHELPERS && st->child[m].audit_fd >= 0)
                 kd_relay_audit(st, m);
             if (!stopping)
                 kd_log_exit(kd_member_names[m], pid, status);
@@ -496,7 +500,7 @@ static void kd_stop_group(struct kd_state *st)
                 close(st->child[m].log_fd);
             st->child[m].log_fd = -1;
         }
-        if (m < 3 && st->child[m].audit_fd >= 0) {
+        if (m < KD_NHELPERS && st->child[m].audit_fd >= 0) {
             kd_relay_audit(st, m);
             if (st->child[m].audit_fd >= 0)
                 close(st->child[m].audit_fd);
@@ -565,7 +569,7 @@ int kukeond_supervise(const struct kk_config *cfg, struct kk_err *err)
                 pfd[n] = (struct pollfd){.fd = st.child[m].log_fd, .events = POLLIN};
                 map[n++] = m;
             }
-            if (m < 3 && st.child[m].audit_fd >= 0) {
+            if (m < KD_NHELPERS && st.child[m].audit_fd >= 0) {
                 pfd[n] = (struct pollfd){.fd = st.child[m].audit_fd, .events = POLLIN};
                 map[n++] = 100 + m;
             }
@@ -636,7 +640,7 @@ int kukeond_supervise(const struct kk_config *cfg, struct kk_err *err)
     unlink(st.pid_file);
     close(st.config_fd);
     close(st.sig_fd);
-    for (int h = 0; h < 3; h++)
+    for (int h = 0; h < KD_NHELPERS; h++)
         kk_audit_close(&st.audit[h]);
     kk_info("kukeond stopped");
     return exit_code;

@@ -17,12 +17,14 @@ struct kk_account {
     const char *comment;
 };
 
-/* kukeon: the API worker, and the group whose members may use the CLI. kukeon-cgd and kukeon-ctrd
- * each get a group of their own so that membership in one grants nothing of the other. */
+/* kukeon: the API worker, and the group whose members may use the CLI. kukeon-cgd, kukeon-ctrd and
+ * kukeon-fetchd each get a group of their own so that membership in one grants nothing of the other;
+ * kukeon-fetchd above all must not be in group kukeon (security/profile_fetchd.c). */
 static const struct kk_account kk_accounts[] = {
     {"kukeon", "kukeon", "Kukeon API worker"},
     {"kukeon-cgd", "kukeon-cgd", "Kukeon cgroup helper"},
     {"kukeon-ctrd", "kukeon-ctrd", "Kukeon containerd helper"},
+    {"kukeon-fetchd", "kukeon-fetchd", "Kukeon registry fetch helper"},
 };
 
 /* useradd and groupadd exit with 9 when the name is taken: someone created it between our lookup
@@ -164,8 +166,8 @@ int kk_accounts_ensure(struct kk_err *err)
         return 0;
     if (geteuid() != 0)
         return kk_error(err, KK_ERR_PERMISSION, 0,
-                        "creating the system accounts kukeon, kukeon-cgd and kukeon-ctrd needs root; run "
-                        "`sudo kuke init`");
+                        "creating the system accounts kukeon, kukeon-cgd, kukeon-ctrd and kukeon-fetchd needs "
+                        "root; run `sudo kuke init`");
     for (size_t i = 0; i < KK_ARRAY_SIZE(kk_accounts); i++) {
         if (ensure_group(kk_accounts[i].group, err) < 0 || ensure_user(&kk_accounts[i], err) < 0)
             return kk_error_wrap(err, "creating system account \"%s\"", kk_accounts[i].user);

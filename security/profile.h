@@ -3,6 +3,7 @@
 #ifndef KUKEON_SECURITY_PROFILE_H
 #define KUKEON_SECURITY_PROFILE_H
 
+#include <sched.h>
 #include <seccomp.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -32,6 +33,9 @@ enum kk_sys_action {
     KK_SYS_ENOSYS,
     /* Fail with ENOTTY: the answer to isatty()'s TCGETS, so stdio need not die asking. */
     KK_SYS_ENOTTY,
+    /* Fail with EAFNOSUPPORT: a socket family refused without killing, so that a library that tries
+     * it first falls back (glibc's resolver asks nscd over AF_UNIX, then reads the files itself). */
+    KK_SYS_EAFNOSUPPORT,
 };
 
 /* One allow-list entry: a system call, optionally only with the given argument values. Rules for
@@ -67,6 +71,15 @@ struct kk_sys_rule {
     {                                                                                                        \
         .name = #x, .nr = SCMP_SYS(x), .n_args = 2, .args = { a, b }                                         \
     }
+
+/* clone only as a thread: CLONE_THREAD with a shared address space and signal handlers, and no
+ * namespace flag (the roles that start threads list this rule; clone3, whose flags are in memory out
+ * of the filter's sight, answers ENOSYS beside it so that glibc falls back to clone). */
+#define KK_CLONE_THREAD_MASK                                                                                 \
+    (CLONE_THREAD | CLONE_VM | CLONE_SIGHAND | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |   \
+     CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP)
+#define KK_SYS_CLONE_THREAD                                                                                  \
+    KK_SYS_IF(clone, KK_ARG_MASKED(0, KK_CLONE_THREAD_MASK, CLONE_THREAD | CLONE_VM | CLONE_SIGHAND))
 
 /* System calls grouped by the purpose that justifies them; the comment at each group's definition
  * says why the role that lists it needs it. */
@@ -116,6 +129,7 @@ extern const struct kk_role_profile kk_profile_api;
 extern const struct kk_role_profile kk_profile_cgd;
 extern const struct kk_role_profile kk_profile_netd;
 extern const struct kk_role_profile kk_profile_ctrd;
+extern const struct kk_role_profile kk_profile_fetchd;
 
 /* Shared groups (syscall_groups.c). */
 extern const struct kk_sys_group kk_group_lifecycle;

@@ -60,11 +60,8 @@ static const struct kk_sys_group api_event_fds =
  * are in memory). The rest is what a new thread does: its robust futex list and rseq area. Its
  * locks are the futex calls of kk_group_libc_locks; a finished thread's stack is released with
  * madvise and munmap (kk_group_memory_noexec). */
-#define KK_CLONE_THREAD_MASK                                                                                 \
-    (CLONE_THREAD | CLONE_VM | CLONE_SIGHAND | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |   \
-     CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP)
 static const struct kk_sys_rule api_threads_rules[] = {
-    KK_SYS_IF(clone, KK_ARG_MASKED(0, KK_CLONE_THREAD_MASK, CLONE_THREAD | CLONE_VM | CLONE_SIGHAND)),
+    KK_SYS_CLONE_THREAD,
     {.name = "clone3", .nr = SCMP_SYS(clone3), .action = KK_SYS_ENOSYS},
     KK_SYS(set_robust_list),
     KK_SYS(rseq),

@@ -27,11 +27,8 @@
  * asks of the scheduler (CPU count, yielding while spinning, its own thread's policy through
  * pthread_getschedparam) and of the kernel (uname: the core
  * reads the kernel version to choose socket features). */
-#define KK_CLONE_THREAD_MASK                                                                                 \
-    (CLONE_THREAD | CLONE_VM | CLONE_SIGHAND | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |   \
-     CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP)
 static const struct kk_sys_rule ctrd_threads_rules[] = {
-    KK_SYS_IF(clone, KK_ARG_MASKED(0, KK_CLONE_THREAD_MASK, CLONE_THREAD | CLONE_VM | CLONE_SIGHAND)),
+    KK_SYS_CLONE_THREAD,
     {.name = "clone3", .nr = SCMP_SYS(clone3), .action = KK_SYS_ENOSYS},
     KK_SYS(set_robust_list),
     KK_SYS(rseq),

@@ -26,6 +26,7 @@ static const struct kk_role_profile *const role_profiles[KK_ROLE_COUNT] = {
     [KK_ROLE_CGD] = &kk_profile_cgd,
     [KK_ROLE_NETD] = &kk_profile_netd,
     [KK_ROLE_CTRD] = &kk_profile_ctrd,
+    [KK_ROLE_FETCHD] = &kk_profile_fetchd,
 };
 
 const struct kk_role_profile *kk_role_profile(enum kk_role role)

@@ -244,6 +244,8 @@ static int add_rule(scmp_filter_ctx ctx, const struct kk_role_profile *p, const 
         action = SCMP_ACT_ERRNO(ENOSYS);
     else if (r->action == KK_SYS_ENOTTY)
         action = SCMP_ACT_ERRNO(ENOTTY);
+    else if (r->action == KK_SYS_EAFNOSUPPORT)
+        action = SCMP_ACT_ERRNO(EAFNOSUPPORT);
     struct scmp_arg_cmp args[3];
     unsigned n = 0;
     for (; n < r->n_args && n < 2; n++)

@@ -14,11 +14,12 @@ enum kk_role {
     KK_ROLE_CGD,            /* kuke-cgd: cgroup writes beneath a delegated subtree */
     KK_ROLE_NETD,           /* kuke-netd: netns, CNI, netlink */
     KK_ROLE_CTRD,           /* kuke-ctrd: containerd over gRPC */
+    KK_ROLE_FETCHD,         /* kuke-fetchd: OCI registries over HTTPS, nothing local */
     KK_ROLE_COUNT,
 };
 
 const char *kk_role_name(enum kk_role role);
-/* Parse a role name as kk_role_name prints it ("api", "cgd", "netd", "ctrd", "supervisor"). */
+/* Parse a role name as kk_role_name prints it ("api", "cgd", "netd", "ctrd", "fetchd", "supervisor"). */
 int kk_role_parse(const char *name, enum kk_role *out);
 
 /* The system account a role runs as ("root", "kukeon", ...), and its group. */
@@ -38,8 +39,8 @@ int kk_role_resolve_ids(enum kk_role role, uid_t *uid, gid_t *gid, struct kk_err
 int kk_sandbox_enter(enum kk_role role, uid_t uid, gid_t gid, struct kk_err *err);
 
 /* Create the system accounts the roles run as, when missing: group and user `kukeon` (the API
- * worker; members of the group may use the CLI), `kukeon-cgd` and `kukeon-ctrd` (each with its own
- * group). System accounts, no home, no login shell, made with groupadd/useradd --system.
+ * worker; members of the group may use the CLI), `kukeon-cgd`, `kukeon-ctrd` and `kukeon-fetchd` (each
+ * with its own group). System accounts, no home, no login shell, made with groupadd/useradd --system.
  * Idempotent; an existing account is left as it is. Needs root. `kuke init` calls it. */
 int kk_accounts_ensure(struct kk_err *err);
 

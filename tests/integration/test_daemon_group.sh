@@ -8,7 +8,7 @@ B=$BUILD
 KUKE="$B/bin/kuke"
 FORGE="$B/tests/tools/ipc_forge"
 RPC="$B/tests/tools/rpc_send"
-N=30
+N=34
 tap_plan $N
 
 if [ -n "${KUKEON_TEST_SKIP_REASON:-}" ] || [ "$(id -u)" -ne 0 ]; then
@@ -52,11 +52,12 @@ member_pid() {
     done
     return 1
 }
-group_up() { # the daemon answers and all four members run
+group_up() { # the daemon answers and all five members run
     local i
     for i in $(seq 1 150); do
         wait_daemon 1 && member_pid kuke-cgd >/dev/null && member_pid kuke-netd >/dev/null \
-            && member_pid kuke-ctrd >/dev/null && member_pid "kukeond api" >/dev/null && return 0
+            && member_pid kuke-ctrd >/dev/null && member_pid kuke-fetchd >/dev/null \
+            && member_pid "kukeond api" >/dev/null && return 0
         sleep 0.2
     done
     return 1
@@ -111,6 +112,9 @@ check_member "kuke-cgd" "kuke-cgd" kukeon-cgd 0000000000000000
 check_member "kuke-netd" "kuke-netd" root "$NETD_CAPS"
 # kuke-ctrd: its own user, group kukeon (it walks the run path read-only, security/profile_ctrd.c).
 check_member "kuke-ctrd" "kuke-ctrd" kukeon-ctrd 0000000000000000 kukeon
+# kuke-fetchd: its own user and group kukeon-fetchd, NOT kukeon: the network-facing member reaches nothing local
+# (security/profile_fetchd.c).
+check_member "kuke-fetchd" "kuke-fetchd" kukeon-fetchd 0000000000000000 kukeon-fetchd
 
 # --- descriptors: only what docs/architecture.md lists --------------------------------------------
 # kuke-cgd also holds its delegated cgroup root (O_PATH): <mount>/<cgroupRoot> in the cgroup v2 mount and,
@@ -129,7 +133,7 @@ fd_shape() { # pid [skip-cgroup-roots] -> "fd:kind ..." with kind one of null, p
     for fd in $(ls /proc/$pid/fd | sort -n); do
         t=$(readlink /proc/$pid/fd/$fd)
         [ -n "$skip" ] && [[ " $cgd_roots" == *" $t "* ]] && continue
-        case "$t" in /dev/null) t=null ;; pipe:*) t=pipe ;; socket:*) t=socket ;; *) t=file ;; esac
+        case "$t" in /dev/null) t=null ;; pipe:*) t=pipe ;; socket:*) t=socket ;; anon_inode:*) t=anon ;; *) t=file ;; esac
         out+="$fd:$t "
     done
     echo "$out"
@@ -140,12 +144,20 @@ fd_shape() { # pid [skip-cgroup-roots] -> "fd:kind ..." with kind one of null, p
 # its own network namespace (6), its NETLINK_ROUTE socket (7) and its state directory (8, O_PATH).
 for spec in "kuke-cgd|0:null 1:pipe 2:pipe 3:socket 5:pipe " \
     "kuke-netd|0:null 1:pipe 2:pipe 3:socket 4:file 5:pipe 6:file 7:socket 8:file " \
-    "kuke-ctrd|0:null 1:pipe 2:pipe 3:socket 4:socket 5:pipe 6:socket "; do
+    "kuke-ctrd|0:null 1:pipe 2:pipe 3:socket 4:socket 5:pipe 6:socket " \
+    "kuke-fetchd|0:null 1:pipe 2:pipe 3:socket 5:pipe "; do
     m=${spec%%|*}; want=${spec#*|}
     if [ "$m" = kuke-cgd ]; then
         got=$(fd_shape "$(member_pid $m)" skip-cgroup-roots)
         roots=$(cgd_held_roots "$(member_pid $m)")
         [ "$roots" = "$cgd_roots" ] || got+=" cgroup roots: $roots, want $cgd_roots"
+    elif [ "$m" = kuke-ctrd ]; then
+        # Once the reconcile loop has read containerd's events, the gRPC core holds its poller
+        # (epoll, eventfd: anonymous inodes) and the connections the broker handed over (sockets):
+        # beyond its given descriptors kuke-ctrd may hold those and nothing else (no file).
+        got=$(fd_shape "$(member_pid $m)")
+        extra=${got#"$want"}
+        [ "$extra" != "$got" ] && [[ ! " $extra" =~ :(file|null|pipe) ]] && got=$want
     else
         got=$(fd_shape "$(member_pid $m)")
     fi
@@ -153,17 +165,19 @@ for spec in "kuke-cgd|0:null 1:pipe 2:pipe 3:socket 5:pipe " \
     else tap_fail "$m holds only the descriptors it was given" "fds: $got, want $want"; fi
 done
 got=$(fd_shape "$(member_pid "kukeond api")")
-if [ "$got" = "0:null 1:pipe 2:pipe 3:socket 5:socket 6:socket 7:socket " ]; then tap_ok "API worker holds only the listening socket and the three helper sockets"
-else tap_fail "API worker holds only the listening socket and the three helper sockets" "fds: $got"; fi
+if [ "$got" = "0:null 1:pipe 2:pipe 3:socket 5:socket 6:socket 7:socket 8:socket " ]; then tap_ok "API worker holds only the listening socket and the four helper sockets"
+else tap_fail "API worker holds only the listening socket and the four helper sockets" "fds: $got"; fi
 
 # --- daemon status shows the group as the helpers report it --------------------------------------
 out=$("$KUKE" daemon status "${VFLAGS[@]}" 2>&1)
-if echo "$out" | grep -qE "^kuke-cgd +[0-9]+ +$(id -u kukeon-cgd) " && echo "$out" | grep -qE "^kukeond-api +[0-9]+ +$(id -u kukeon) "; then
+if echo "$out" | grep -qE "^kuke-cgd +[0-9]+ +$(id -u kukeon-cgd) " && echo "$out" | grep -qE "^kukeond-api +[0-9]+ +$(id -u kukeon) " \
+    && echo "$out" | grep -qE "^kuke-fetchd +[0-9]+ +$(id -u kukeon-fetchd) +$(getent group kukeon-fetchd | cut -d: -f3) +ready$" \
+    && [ "$(echo "$out" | grep -cE '^(kuke-|kukeond-api)')" = 5 ]; then
     tap_ok "kuke daemon status lists each process with its uid"
 else tap_fail "kuke daemon status lists each process with its uid" "$out"; fi
 
 # --- restarts -------------------------------------------------------------------------------------
-for m in kuke-cgd kuke-netd kuke-ctrd "kukeond api"; do
+for m in kuke-cgd kuke-netd kuke-ctrd kuke-fetchd "kukeond api"; do
     old=$(member_pid "$m")
     kill -9 "$old"
     if wait_daemon 15 && new=$(member_pid "$m") && [ "$new" != "$old" ]; then tap_ok "kill -9 of $m: the group comes back and answers"
@@ -196,6 +210,7 @@ forge_in_group() { # helper fd kind
 forge_in_group kuke-cgd 5 truncated
 forge_in_group kuke-netd 6 second-hello
 forge_in_group kuke-ctrd 7 stray-fd
+forge_in_group kuke-fetchd 8 unknown-type
 
 # --- malformed client input -----------------------------------------------------------------------
 wait_daemon 15

@@ -49,12 +49,15 @@ else tap_fail "doctor healthy rows" "rc=$(rc) $(cat "$T/out" "$T/err")"; fi
 
 api=$(row OK kukeond-api)
 helpers_ok=1
-for h in kuke-cgd kuke-netd kuke-ctrd; do row OK "$h" | grep -q 'seccomp filter' || helpers_ok=0; done
+for h in kuke-cgd kuke-netd kuke-ctrd kuke-fetchd; do row OK "$h" | grep -q 'seccomp filter' || helpers_ok=0; done
+# the network-facing helper: its own account, no capability
+row OK kuke-fetchd | grep -q "uid $(id -u kukeon-fetchd) seccomp filter CapEff 0000000000000000" || helpers_ok=0
 if echo "$api" | grep -q 'seccomp filter CapEff 0000000000000000' && [ $helpers_ok = 1 ]; then
     tap_ok "doctor reads each process's sandbox from /proc: API worker filtered with no capabilities, helpers filtered"
 else tap_fail "doctor sandbox rows" "$(grep -A12 '^SANDBOX' "$T/out")"; fi
 
-if row OK 'audit kuke-cgd' >/dev/null && row OK 'audit kuke-netd' >/dev/null && row OK 'audit kuke-ctrd' >/dev/null; then
+if row OK 'audit kuke-cgd' >/dev/null && row OK 'audit kuke-netd' >/dev/null && row OK 'audit kuke-ctrd' >/dev/null \
+    && row OK 'audit kuke-fetchd' >/dev/null; then
     tap_ok "doctor: every helper's audit log is writable"
 else tap_fail "doctor audit logs" "$(grep -A6 '^LOGS' "$T/out")"; fi
 

@@ -4,11 +4,11 @@
 set -u
 . "$KUKEON_TOP/tests/lib/tap.sh"
 FORGE="$BUILD/tests/tools/ipc_forge"
-HELPERS="kuke-cgd kuke-netd kuke-ctrd"
+HELPERS="kuke-cgd kuke-netd kuke-ctrd kuke-fetchd"
 KINDS="before-hello truncated oversized unknown-type stray-fd second-hello bad-version reserved-flag"
-tap_plan $(( 3 * 9 ))
+tap_plan $(( 4 * 9 ))
 if [ "$(id -u)" -ne 0 ]; then
-    for i in $(seq 1 27); do tap_skip "helper frames $i" "helpers drop to their role's account: needs root"; done
+    for i in $(seq 1 36); do tap_skip "helper frames $i" "helpers drop to their role's account: needs root"; done
     exit 0
 fi
 # kuke init for the accounts; in-process it also makes the default and system hierarchies, on a

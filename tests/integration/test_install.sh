@@ -30,8 +30,9 @@ tap_ok "make install PREFIX=$PREFIX DESTDIR=... succeeds"
 
 missing=""
 for f in bin/kuke bin/kukeond libexec/kukeon/kuke-cgd libexec/kukeon/kuke-netd libexec/kukeon/kuke-ctrd \
-    libexec/kukeon/kukepause lib/systemd/system/kukeond.service share/man/man1/kuke.1 share/man/man1/kuke-get.1 \
-    share/man/man8/kukeond.8 share/man/man8/kuke-cgd.8 share/man/man8/kuke-netd.8 share/man/man8/kuke-ctrd.8 \
+    libexec/kukeon/kuke-fetchd libexec/kukeon/kukepause lib/systemd/system/kukeond.service share/man/man1/kuke.1 \
+    share/man/man1/kuke-get.1 share/man/man8/kukeond.8 share/man/man8/kuke-cgd.8 share/man/man8/kuke-netd.8 \
+    share/man/man8/kuke-ctrd.8 share/man/man8/kuke-fetchd.8 \
     share/man/man5/kukeon.yaml.5; do
     [ -f "$R/$f" ] || missing="$missing $f"
 done

@@ -33,7 +33,8 @@ fi
 files=$(dpkg-deb -c "$deb" | awk '{print $6}')
 info=$(dpkg-deb -I "$deb")
 want="./usr/bin/kuke ./usr/bin/kukeond ./usr/libexec/kukeon/kuke-cgd ./usr/libexec/kukeon/kuke-netd
-      ./usr/libexec/kukeon/kuke-ctrd ./usr/libexec/kukeon/kukepause ./lib/systemd/system/kukeond.service
+      ./usr/libexec/kukeon/kuke-ctrd ./usr/libexec/kukeon/kuke-fetchd ./usr/libexec/kukeon/kukepause
+      ./lib/systemd/system/kukeond.service ./usr/share/man/man8/kuke-fetchd.8.gz
       ./usr/share/man/man1/kuke.1.gz ./usr/share/man/man8/kukeond.8.gz ./usr/share/man/man8/kuke-netd.8.gz
       ./usr/share/man/man5/kukeon.yaml.5.gz ./etc/kukeon/kukeond.yaml ./etc/logrotate.d/kukeon
       ./usr/share/bash-completion/completions/kuke ./usr/share/zsh/site-functions/_kuke

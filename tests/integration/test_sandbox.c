@@ -4,7 +4,7 @@
  * Uid, Gid, capability sets, NoNewPrivs 1 and Seccomp 2.
  *
  * Needs root: it enters the roles as the real helpers do. It creates the system accounts with
- * kk_accounts_ensure (kukeon, kukeon-cgd, kukeon-ctrd) and leaves them: they are exactly the
+ * kk_accounts_ensure (kukeon, kukeon-cgd, kukeon-ctrd, kukeon-fetchd) and leaves them: they are exactly the
  * accounts `kuke init` creates, and removing them could pull them from under an installed kukeon.
  * Everything else it makes (probe directories, a test cgroup named with KUKEON_TEST_PREFIX) is
  * removed at the end, and by the harness's cleanup after a crash. */
@@ -60,6 +60,10 @@ struct outcome {
 #define FAILS_ENOSYS                                                                                         \
     {                                                                                                        \
         .exit_code = 14                                                                                      \
+    }
+#define FAILS_EAFNOSUPPORT                                                                                   \
+    {                                                                                                        \
+        .exit_code = 16                                                                                      \
     }
 /* A sanitizer report ends the process with the sanitizer's exit status; elsewhere the probe does
  * nothing. Under the sanitizers the filters carry the runtime's read-only opens (see
@@ -183,9 +187,64 @@ static const struct probe_case cases[] = {
     {KK_ROLE_CTRD, "mprotect_exec", false, KILLED},
     {KK_ROLE_CTRD, "setuid0", true, FAILS_EPERM},
     {KK_ROLE_CTRD, "setgid0", true, FAILS_EPERM},
+
+    /* fetchd: out to the network (IPv4, IPv6, the resolver), threads, the one file it is handed;
+     * nothing that serves, no Unix socket of its own (containerd's, the API's), no file opened for
+     * writing. Not FORBIDDEN_EVERYWHERE: inet sockets are its job; the rest of that list is here. */
+    NEEDED_EVERYWHERE(KK_ROLE_FETCHD),
+    {KK_ROLE_FETCHD, "socket_inet", false, WORKS},
+    {KK_ROLE_FETCHD, "socket_inet6", false, WORKS},
+    {KK_ROLE_FETCHD, "inet_connect", false, WORKS},
+    {KK_ROLE_FETCHD, "resolve", false, WORKS},
+    {KK_ROLE_FETCHD, "thread", false, WORKS},
+    {KK_ROLE_FETCHD, "clone3", false, FAILS_ENOSYS},
+    {KK_ROLE_FETCHD, "socketpair", false, WORKS},
+    {KK_ROLE_FETCHD, "openat", false, WORKS},
+    {KK_ROLE_FETCHD, "write_handed", false, WORKS},
+    {KK_ROLE_FETCHD, "inet_bind", false, KILLED},
+    {KK_ROLE_FETCHD, "inet_listen", false, KILLED},
+    {KK_ROLE_FETCHD, "unix_connect", false, FAILS_EAFNOSUPPORT},
+    {KK_ROLE_FETCHD, "socket_unix", false, FAILS_EAFNOSUPPORT},
+    {KK_ROLE_FETCHD, "socket_netlink_route", false, FAILS_EAFNOSUPPORT},
+    {KK_ROLE_FETCHD, "socket_netlink_audit", false, FAILS_EAFNOSUPPORT},
+    {KK_ROLE_FETCHD, "socket_packet", false, KILLED},
+    {KK_ROLE_FETCHD, "openat_write", false, KILLED},
+    {KK_ROLE_FETCHD, "file_state", false, KILLED},
+    {KK_ROLE_FETCHD, "openat2_beneath", false, KILLED},
+    {KK_ROLE_FETCHD, "unlink_file", false, KILLED},
+    {KK_ROLE_FETCHD, "chmod", false, KILLED},
+    {KK_ROLE_FETCHD, "execve", false, KILLED},
+    {KK_ROLE_FETCHD, "fork", false, KILLED},
+    {KK_ROLE_FETCHD, "clone_newns", false, KILLED},
+    {KK_ROLE_FETCHD, "unshare_user", false, KILLED},
+    {KK_ROLE_FETCHD, "unshare_net", false, KILLED},
+    {KK_ROLE_FETCHD, "setns_any", false, KILLED},
+    {KK_ROLE_FETCHD, "mount", false, KILLED},
+    {KK_ROLE_FETCHD, "ptrace", false, KILLED},
+    {KK_ROLE_FETCHD, "bpf", false, KILLED},
+    {KK_ROLE_FETCHD, "keyctl", false, KILLED},
+    {KK_ROLE_FETCHD, "io_uring_setup", false, KILLED},
+    {KK_ROLE_FETCHD, "userfaultfd", false, KILLED},
+    {KK_ROLE_FETCHD, "init_module", false, KILLED},
+    {KK_ROLE_FETCHD, "kexec_load", false, KILLED},
+    {KK_ROLE_FETCHD, "setuid0", false, KILLED},
+    {KK_ROLE_FETCHD, "setgid0", false, KILLED},
+    {KK_ROLE_FETCHD, "capset_raise", false, KILLED},
+    {KK_ROLE_FETCHD, "kill_other", false, KILLED},
+    {KK_ROLE_FETCHD, "tgkill_other", false, KILLED},
+    /* FIONREAD is glibc's DNS client's (security/profile_fetchd.c); TIOCSTI stays out. */
+    {KK_ROLE_FETCHD, "ioctl_other", false, WORKS},
+    {KK_ROLE_FETCHD, "ioctl_tiocsti", false, KILLED},
+    {KK_ROLE_FETCHD, "abi_i386", false, KILLED},
+    {KK_ROLE_FETCHD, "abi_x32", false, KILLED},
+    {KK_ROLE_FETCHD, "mmap_exec", false, KILLED},
+    {KK_ROLE_FETCHD, "mprotect_exec", false, KILLED},
+    {KK_ROLE_FETCHD, "setuid0", true, FAILS_EPERM},
+    {KK_ROLE_FETCHD, "setgid0", true, FAILS_EPERM},
 };
 
-static const enum kk_role sandboxed_roles[] = {KK_ROLE_API, KK_ROLE_CGD, KK_ROLE_NETD, KK_ROLE_CTRD};
+static const enum kk_role sandboxed_roles[] = {KK_ROLE_API, KK_ROLE_CGD, KK_ROLE_NETD, KK_ROLE_CTRD,
+                                               KK_ROLE_FETCHD};
 
 /* Per-run state, set up once. */
 static struct {
@@ -507,6 +566,7 @@ int main(void)
                            : c->want.exit_code == 10 ? "refused (EPERM)"
                            : c->want.exit_code == 13 ? "told ENOTTY"
                            : c->want.exit_code == 14 ? "told ENOSYS"
+                           : c->want.exit_code == 16 ? "refused (EAFNOSUPPORT)"
                                                      : "sanitizer report";
         snprintf(names[n], sizeof(names[n]), "%s: %s%s %s", kk_role_name(c->role), c->probe,
                  c->no_filter ? " (no filter)" : "", what);

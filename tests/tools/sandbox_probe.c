@@ -9,8 +9,8 @@
  * kernel refusing what the filter would otherwise kill first.
  *
  * Exit status: 0 the operation worked; 10 it failed with EPERM, 11 EACCES, 13 ENOTTY, 14 ENOSYS,
- * 15 EXDEV, 12 any other errno (printed); 2 setup or sandbox entry failed; 64 usage. A system call
- * the filter forbids ends the process with SIGSYS.
+ * 15 EXDEV, 16 EAFNOSUPPORT, 12 any other errno (printed); 2 setup or sandbox entry failed; 64 usage.
+ * A system call the filter forbids ends the process with SIGSYS.
  *
  * Environment: KUKEON_PROBE_DIR, a directory the role's user may write (file, socket and mount
  * probes); KUKEON_PROBE_CONTAINERD, a containerd socket (grpc probe). */
@@ -22,6 +22,9 @@
 #include <linux/keyctl.h>
 #include <linux/netlink.h>
 #include <linux/openat2.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -69,6 +72,7 @@ enum {
     EXIT_ENOTTY = 13,
     EXIT_ENOSYS = 14,
     EXIT_EXDEV = 15,
+    EXIT_EAFNOSUPPORT = 16,
     EXIT_USAGE = 64,
 };
 
@@ -683,6 +687,13 @@ static int probe_ioctl_other(struct probe_ctx *c)
 }
 
 /* i386 (int 0x80) and x32 system calls: the filter knows only x86_64 and must kill both. */
+/* Typing into a terminal's input queue: the classic way out of a sandbox that shares a tty. */
+static int probe_ioctl_tiocsti(struct probe_ctx *c)
+{
+    char ch = '\n';
+    return rc_of(ioctl(STDOUT_FILENO, TIOCSTI, &ch));
+}
+
 static int probe_abi_i386(struct probe_ctx *c)
 {
     long ret = 20; /* getpid on i386 */
@@ -693,6 +704,119 @@ static int probe_abi_i386(struct probe_ctx *c)
 static int probe_abi_x32(struct probe_ctx *c)
 {
     return rc_of(syscall(0x40000000L | 39L)); /* __X32_SYSCALL_BIT | getpid */
+}
+
+/* ---- kuke-fetchd's life: out to the network, nothing local ---------------------------------------- */
+
+/* A TCP listener on 127.0.0.1 made before the drop, for the connect probe: the registry stand-in. */
+static int setup_tcp_listener(struct probe_ctx *c)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c->fd < 0 || bind(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(c->fd, 4) < 0)
+        return fail_setup("a TCP listener on 127.0.0.1");
+    return 0;
+}
+
+/* Connect to it and send a few bytes (the kernel completes the handshake from the backlog; nobody
+ * needs to accept). */
+static int probe_inet_connect(struct probe_ctx *c)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof(sa);
+    if (getsockname(c->fd, (struct sockaddr *)&sa, &len) < 0)
+        return errno;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, len) < 0)
+        return errno;
+    int one = 1;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
+        send(fd, "GET", 3, MSG_NOSIGNAL) != 3)
+        return errno;
+    return rc_of(close(fd));
+}
+
+/* getaddrinfo as libcurl's resolver thread calls it: /etc/hosts and the resolver files read-only,
+ * nscd asked first (refused for fetchd, so glibc falls back), the answers sorted by connecting UDP
+ * sockets. ARG: a host name (default localhost); a name that is not in /etc/hosts goes to the name
+ * servers of /etc/resolv.conf over UDP. */
+static int probe_resolve(struct probe_ctx *c)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    const char *host = c->argc > 0 ? c->argv[0] : "localhost";
+    int rc = getaddrinfo(host, "443", &hints, &res);
+    if (rc != 0) {
+        fprintf(stderr, "sandbox_probe: getaddrinfo(%s): %s\n", host, gai_strerror(rc));
+        return rc == EAI_SYSTEM ? errno : EPROTO;
+    }
+    freeaddrinfo(res);
+    return 0;
+}
+
+static int probe_inet_bind(struct probe_ctx *c)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        return errno;
+    return rc_of(close(fd));
+}
+
+/* listen() on an unbound socket binds it to an ephemeral port: a server without bind. */
+static int probe_inet_listen(struct probe_ctx *c)
+{
+    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || listen(fd, 1) < 0)
+        return errno;
+    return rc_of(close(fd));
+}
+
+/* A Unix socket of its own, to connect to containerd's (or any) socket path. */
+static int probe_unix_connect(struct probe_ctx *c)
+{
+    const char *path = getenv("KUKEON_PROBE_CONTAINERD");
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    kk_strlcpy(sa.sun_path, path != NULL && path[0] != '\0' ? path : "/run/containerd/containerd.sock",
+               sizeof(sa.sun_path));
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        return errno;
+    return rc_of(close(fd));
+}
+
+static int probe_socket_netlink_route(struct probe_ctx *c)
+{
+    return probe_socket_family(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
+}
+
+/* A connected pair made after the drop: libcurl's wake-ups. */
+static int probe_socketpair(struct probe_ctx *c)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        return errno;
+    if (write(sv[0], "w", 1) != 1)
+        return errno;
+    close(sv[0]);
+    return rc_of(close(sv[1]));
+}
+
+/* A file opened for writing before the drop, as a FETCH request hands one over: written, sized. */
+static int setup_handed_file(struct probe_ctx *c)
+{
+    if (setup_dir(c) < 0)
+        return -1;
+    c->fd = openat(c->dirfd, "handed", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    return c->fd < 0 ? fail_setup("handed file") : 0;
+}
+
+static int probe_write_handed(struct probe_ctx *c)
+{
+    struct stat st;
+    if (write(c->fd, "oci-layout", 10) != 10 || pwrite(c->fd, "OCI", 3, 0) != 3 || fstat(c->fd, &st) < 0)
+        return errno;
+    return st.st_size == 10 ? 0 : EPROTO;
 }
 
 /* kuke-ctrd's way: the gRPC core over the containerd connection made before the drop, one unary
@@ -834,9 +958,18 @@ static const struct probe probes[] = {
     {"abort", NULL, probe_abort},
     {"ioctl_tty", NULL, probe_ioctl_tty},
     {"ioctl_other", NULL, probe_ioctl_other},
+    {"ioctl_tiocsti", NULL, probe_ioctl_tiocsti},
     {"abi_i386", NULL, probe_abi_i386},
     {"abi_x32", NULL, probe_abi_x32},
     {"grpc", setup_containerd, probe_grpc},
+    {"inet_connect", setup_tcp_listener, probe_inet_connect},
+    {"resolve", NULL, probe_resolve},
+    {"inet_bind", NULL, probe_inet_bind},
+    {"inet_listen", NULL, probe_inet_listen},
+    {"unix_connect", NULL, probe_unix_connect},
+    {"socket_netlink_route", NULL, probe_socket_netlink_route},
+    {"socketpair", NULL, probe_socketpair},
+    {"write_handed", setup_handed_file, probe_write_handed},
     {"sanitizer_report", NULL, probe_sanitizer_report},
     {"sanitizer_error", NULL, probe_sanitizer_error},
 };
@@ -856,6 +989,8 @@ static int exit_code_of(int rc)
         return EXIT_ENOSYS;
     case EXDEV:
         return EXIT_EXDEV;
+    case EAFNOSUPPORT:
+        return EXIT_EAFNOSUPPORT;
     default:
         return EXIT_OTHER;
     }

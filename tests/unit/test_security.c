@@ -16,11 +16,13 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "security/profile.h"
 
-static const enum kk_role sandboxed_roles[] = {KK_ROLE_API, KK_ROLE_CGD, KK_ROLE_NETD, KK_ROLE_CTRD};
+static const enum kk_role sandboxed_roles[] = {KK_ROLE_API, KK_ROLE_CGD, KK_ROLE_NETD, KK_ROLE_CTRD,
+                                               KK_ROLE_FETCHD};
 
 static void test_role_names_round_trip(void **state)
 {
@@ -33,6 +35,7 @@ static void test_role_names_round_trip(void **state)
     assert_string_equal(kk_role_name(KK_ROLE_CGD), "cgd");
     assert_string_equal(kk_role_name(KK_ROLE_NETD), "netd");
     assert_string_equal(kk_role_name(KK_ROLE_CTRD), "ctrd");
+    assert_string_equal(kk_role_name(KK_ROLE_FETCHD), "fetchd");
     assert_string_equal(kk_role_name(KK_ROLE_SUPERVISOR), "supervisor");
 }
 
@@ -57,6 +60,9 @@ static void test_role_accounts(void **state)
     assert_string_equal(kk_role_user(KK_ROLE_CGD), "kukeon-cgd");
     assert_string_equal(kk_role_user(KK_ROLE_NETD), "root");
     assert_string_equal(kk_role_user(KK_ROLE_CTRD), "kukeon-ctrd");
+    /* The network-facing helper has a group of its own, never kukeon's (the run path, the secrets). */
+    assert_string_equal(kk_role_user(KK_ROLE_FETCHD), "kukeon-fetchd");
+    assert_string_equal(kk_role_group(KK_ROLE_FETCHD), "kukeon-fetchd");
     /* Roles that keep root need no lookup and get 0/0. */
     uid_t uid = 1;
     gid_t gid = 1;
@@ -110,6 +116,8 @@ static void test_capabilities_as_designed(void **state)
     assert_int_equal(kk_profile_api.n_caps, 0);
     assert_int_equal(kk_profile_cgd.n_caps, 0);
     assert_int_equal(kk_profile_ctrd.n_caps, 0);
+    assert_int_equal(kk_profile_fetchd.n_caps, 0);
+    assert_false(kk_profile_fetchd.keeps_root);
     assert_false(kk_profile_api.keeps_root);
     assert_false(kk_profile_cgd.keeps_root);
     assert_false(kk_profile_ctrd.keeps_root);
@@ -217,6 +225,7 @@ static void test_forbidden_tables_hold(void **state)
     check_forbidden(&kk_profile_api, "execve");
     check_forbidden(&kk_profile_cgd, "execve");
     check_forbidden(&kk_profile_ctrd, "execve");
+    check_forbidden(&kk_profile_fetchd, "execve");
     assert_true(kk_profile_allows_syscall(&kk_profile_netd, SCMP_SYS(execve)));
     /* cgd has no socket and no open but openat2. */
     check_forbidden(&kk_profile_cgd, "socket");
@@ -224,6 +233,30 @@ static void test_forbidden_tables_hold(void **state)
     assert_true(kk_profile_allows_syscall(&kk_profile_cgd, SCMP_SYS(openat2)));
     /* ctrd cannot use openat2, whose flags the filter cannot see, to get around read-only openat. */
     check_forbidden(&kk_profile_ctrd, "openat2");
+    /* fetchd reaches out and serves nothing: connect, never bind, listen or accept; no openat2. */
+    assert_true(kk_profile_allows_syscall(&kk_profile_fetchd, SCMP_SYS(connect)));
+    assert_true(kk_profile_allows_syscall(&kk_profile_fetchd, SCMP_SYS(socket)));
+    check_forbidden(&kk_profile_fetchd, "bind");
+    check_forbidden(&kk_profile_fetchd, "listen");
+    check_forbidden(&kk_profile_fetchd, "accept4");
+    check_forbidden(&kk_profile_fetchd, "openat2");
+    /* Only fetchd may open an inet socket: every other role's socket rules name AF_UNIX alone. */
+    for (size_t i = 0; i < KK_ARRAY_SIZE(sandboxed_roles); i++) {
+        const struct kk_role_profile *p = kk_role_profile(sandboxed_roles[i]);
+        for (size_t g = 0; g < p->n_groups; g++)
+            for (size_t k = 0; k < p->groups[g]->n_rules; k++) {
+                const struct kk_sys_rule *r = &p->groups[g]->rules[k];
+                if (r->nr != SCMP_SYS(socket) || r->action != KK_SYS_ALLOW)
+                    continue;
+                assert_true(r->n_args >= 1);
+                assert_int_equal(r->args[0].arg, 0);
+                if (p->role == KK_ROLE_FETCHD)
+                    assert_true(r->args[0].datum_a == AF_INET || r->args[0].datum_a == AF_INET6);
+                else if (r->args[0].datum_a != AF_UNIX && r->args[0].datum_a != AF_NETLINK)
+                    fail_msg("role %s allows socket family %llu", p->name,
+                             (unsigned long long)r->args[0].datum_a);
+            }
+    }
 }
 
 /* A call allowed outright in one group and with conditions in another is allowed outright: the
