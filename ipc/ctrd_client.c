@@ -79,6 +79,19 @@ int kk_ctrd_image_prune(int sock, const char *realm, Kukeon__Ipc__Ctrd__ImagePru
     return CTRD_CALL(sock, KK_CTRD_IMAGE_PRUNE, req, -1, image_prune_reply, reply, err);
 }
 
+int kk_ctrd_content_held(int sock, const char *realm, const char *const *digests, size_t n,
+                         Kukeon__Ipc__Ctrd__ContentHeldReply **reply, struct kk_err *err)
+{
+    if (n > KK_CTRD_CONTENT_HELD_MAX)
+        return kk_error(err, KK_ERR_INVALID, 0, "asking realm \"%s\" about %zu blobs: at most %u at a time",
+                        realm, n, KK_CTRD_CONTENT_HELD_MAX);
+    Kukeon__Ipc__Ctrd__ContentHeld req = KUKEON__IPC__CTRD__CONTENT_HELD__INIT;
+    req.realm = (char *)realm;
+    req.digests = (char **)digests;
+    req.n_digests = n;
+    return CTRD_CALL(sock, KK_CTRD_CONTENT_HELD, req, -1, content_held_reply, reply, err);
+}
+
 int kk_ctrd_container_create(int sock, const Kukeon__Ipc__Ctrd__ContainerCreate *req,
                              Kukeon__Ipc__Ctrd__ContainerCreateReply **reply, struct kk_err *err)
 {

@@ -22,6 +22,7 @@ enum kk_ctrd_type {
     KK_CTRD_IMAGE_LIST = 0x0311,       /* ImageList -> ImageListReply */
     KK_CTRD_IMAGE_REMOVE = 0x0312,     /* ImageRemove -> empty */
     KK_CTRD_IMAGE_PRUNE = 0x0313,      /* ImagePrune -> ImagePruneReply */
+    KK_CTRD_CONTENT_HELD = 0x0314,     /* ContentHeld -> ContentHeldReply */
     KK_CTRD_CONTAINER_CREATE = 0x0320, /* ContainerCreate -> ContainerCreateReply */
     KK_CTRD_TASK_START = 0x0321,       /* ContainerRef -> TaskStartReply */
     KK_CTRD_TASK_KILL = 0x0322,        /* TaskKill -> empty */
@@ -37,6 +38,7 @@ enum kk_ctrd_type {
 #define KK_CTRD_WAIT_MAX_MS        60000u /* TASK_WAIT and TASK_STOP hold the helper: at most a minute */
 #define KK_CTRD_EVENTS_MAX         256u
 #define KK_CTRD_EVENTS_WAIT_MAX_MS 5000u
+#define KK_CTRD_CONTENT_HELD_MAX   256u /* digests per CONTENT_HELD */
 
 typedef Kukeon__Ipc__Ctrd__Ref kk_ctrd_ref;
 
@@ -55,6 +57,9 @@ int kk_ctrd_image_list(int sock, const char *realm, Kukeon__Ipc__Ctrd__ImageList
 int kk_ctrd_image_remove(int sock, const char *realm, const char *name, struct kk_err *err);
 int kk_ctrd_image_prune(int sock, const char *realm, Kukeon__Ipc__Ctrd__ImagePruneReply **reply,
                         struct kk_err *err);
+/* Which of digests (at most KK_CTRD_CONTENT_HELD_MAX) the realm's namespace holds. */
+int kk_ctrd_content_held(int sock, const char *realm, const char *const *digests, size_t n,
+                         Kukeon__Ipc__Ctrd__ContentHeldReply **reply, struct kk_err *err);
 
 int kk_ctrd_container_create(int sock, const Kukeon__Ipc__Ctrd__ContainerCreate *req,
                              Kukeon__Ipc__Ctrd__ContainerCreateReply **reply, struct kk_err *err);

@@ -238,6 +238,10 @@ int ctrd_images_of(struct ctrd_conn *conn, const char *ns,
                    Containerd__Services__Images__V1__ListImagesResponse **out, struct kk_err *err);
 int ctrd_image_prune(struct ctrd *c, const char *ns, Kukeon__Ipc__Ctrd__ImagePruneReply *out,
                      struct kk_err *err);
+/* Which of digests ns holds (Content.Info): out->held points into digests; free out->held and
+ * out->sizes (the arrays only). */
+int ctrd_content_held(struct ctrd *c, const char *ns, char *const *digests, size_t n,
+                      Kukeon__Ipc__Ctrd__ContentHeldReply *out, struct kk_err *err);
 
 /* Parsing shared by load and resolve (pure). */
 bool ctrd_media_is_index(const char *mt);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/imageref.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -158,9 +159,7 @@ int ctrd_image_name_canonical(const char *in, char *out, size_t size, struct kk_
 {
     if (ctrd_image_name_check(in, err) < 0)
         return -1;
-    const char *suffix;
-    const char *prefix = kk_image_canonical_parts(in, &suffix);
-    if (kk_snprintf(out, size, err, "image name", "%s%s%s", prefix, in, suffix) < 0)
+    if (kk_imageref_canonical(in, out, size, err) < 0)
         return -1;
     return ctrd_image_name_check(out, err);
 }
@@ -172,6 +171,7 @@ struct ctrd_blob_src {
     const struct ctrd_tar *tar;
     const struct ctrd_tar_entry *entry;
     const char *mem;
+    const char *what; /* "layer 2", "the config": names a blob the tarball lacks */
 };
 
 struct ctrd_write_state {
@@ -276,10 +276,87 @@ static int ctrd_lease_add_content(struct ctrd_conn *conn, const char *ns, const 
                       CTRD_TIMEOUT_DEFAULT_MS, err);
 }
 
+/* Content.Info of digest in ns: 1 held (*size its size), 0 not held, -1 with err. */
+static int ctrd_content_info(struct ctrd_conn *conn, const char *ns, const char *digest, uint64_t *size,
+                             struct kk_err *err)
+{
+    Containerd__Services__Content__V1__InfoRequest req =
+        CONTAINERD__SERVICES__CONTENT__V1__INFO_REQUEST__INIT;
+    req.digest = (char *)digest;
+    Containerd__Services__Content__V1__InfoResponse *r = NULL;
+    struct kk_err ierr;
+    if (ctrd_unary(conn, CTRD_SVC_CONTENT, "Info", ns, NULL, &req.base, (ProtobufCMessage **)&r,
+                   CTRD_TIMEOUT_DEFAULT_MS, &ierr) < 0) {
+        if (ierr.kind == KK_ERR_NOT_FOUND)
+            return 0;
+        *err = ierr;
+        return kk_error_wrap(err, "asking containerd about %s in %s", digest, ns);
+    }
+    int held = r->info != NULL && r->info->size >= 0;
+    if (held)
+        *size = (uint64_t)r->info->size;
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+    return held;
+}
+
+int ctrd_content_held(struct ctrd *c, const char *ns, char *const *digests, size_t n,
+                      Kukeon__Ipc__Ctrd__ContentHeldReply *out, struct kk_err *err)
+{
+    struct ctrd_conn *conn = ctrd_connection(c, err);
+    if (conn == NULL)
+        return -1;
+    out->held = calloc(n + 1, sizeof(*out->held));
+    out->sizes = calloc(n + 1, sizeof(*out->sizes));
+    if (out->held == NULL || out->sizes == NULL)
+        return kk_error(err, KK_ERR_INTERNAL, ENOMEM, "content held reply");
+    for (size_t i = 0; i < n; i++) {
+        uint64_t size = 0;
+        int rc = ctrd_content_info(conn, ns, digests[i], &size, err);
+        if (rc < 0)
+            return -1;
+        if (rc == 0)
+            continue;
+        out->held[out->n_held++] = digests[i];
+        out->sizes[out->n_sizes++] = size;
+    }
+    return 0;
+}
+
+/* A blob the tarball leaves out because the namespace holds it (a pull skipped it): leased first, so
+ * that containerd cannot collect it from here on, then checked to be there with the descriptor's size,
+ * then labelled as this image needs. */
+static int ctrd_content_adopt(struct ctrd_conn *conn, const char *ns, const char *lease,
+                              const struct ctrd_desc *desc, const char *what,
+                              const struct ctrd_labels *labels, struct kk_err *err)
+{
+    if (ctrd_lease_add_content(conn, ns, lease, desc->digest, err) < 0)
+        return kk_error_wrap(err, "leasing %s (%s) in %s", desc->digest, what, ns);
+    uint64_t size = 0;
+    int rc = ctrd_content_info(conn, ns, desc->digest, &size, err);
+    if (rc < 0)
+        return -1;
+    if (rc == 0)
+        return kk_error(err, KK_ERR_INVALID, 0,
+                        "the image tarball lacks blobs/sha256/%s (%s) and namespace %s does not hold it: the "
+                        "tarball is incomplete",
+                        desc->digest + 7, what, ns);
+    if (size != desc->size)
+        return kk_error(err, KK_ERR_INVALID, 0,
+                        "the image tarball lacks %s (%s); namespace %s holds it with %llu bytes, but the "
+                        "manifest says %llu",
+                        desc->digest, what, ns, (unsigned long long)size, (unsigned long long)desc->size);
+    return ctrd_content_label(conn, ns, lease, desc->digest, labels, err);
+}
+
+/* Write desc's blob from src, committed with its expected digest and size (containerd checks both);
+ * a blob the namespace already holds joins the lease instead. A src with neither entry nor mem is a
+ * blob the tarball left out: it must be held (ctrd_content_adopt). */
 static int ctrd_content_write(struct ctrd_conn *conn, const char *ns, const char *lease,
                               const struct ctrd_desc *desc, struct ctrd_blob_src src,
                               const struct ctrd_labels *labels, struct kk_err *err)
 {
+    if (src.entry == NULL && src.mem == NULL)
+        return ctrd_content_adopt(conn, ns, lease, desc, src.what != NULL ? src.what : "a blob", labels, err);
     if (src.entry != NULL && src.entry->size != desc->size)
         return kk_error(err, KK_ERR_INVALID, 0, "%s is %llu bytes in the tarball, its descriptor says %llu",
                         desc->digest, (unsigned long long)src.entry->size, (unsigned long long)desc->size);
@@ -511,10 +588,17 @@ static int ctrd_load_manifest(struct ctrd_load_ctx *lc, const struct ctrd_desc *
         goto out;
     *total = mdesc->size + cdesc.size;
     for (size_t i = 0; i < n; i++) {
-        struct ctrd_blob_src src = {.tar = lc->tar};
-        src.entry = layer_entries != NULL ? layer_entries[i] : ctrd_oci_blob(lc->tar, layers[i].digest, err);
-        if (src.entry == NULL)
-            goto out;
+        /* An OCI layout may leave out a layer the namespace holds (ctrd_content_adopt checks it is). */
+        char what[32];
+        snprintf(what, sizeof(what), "layer %zu", i);
+        struct ctrd_blob_src src = {.tar = lc->tar, .what = what};
+        if (layer_entries != NULL) {
+            src.entry = layer_entries[i];
+        } else {
+            char path[96];
+            snprintf(path, sizeof(path), "blobs/sha256/%s", layers[i].digest + 7);
+            src.entry = ctrd_tar_find(lc->tar, path);
+        }
         struct ctrd_labels ll = {0};
         if (ctrd_labels_add(&ll, "containerd.io/uncompressed", diff_ids[i], err) < 0 ||
             ctrd_content_write(lc->conn, lc->ns, lc->lease, &layers[i], src, &ll, err) < 0)
@@ -567,6 +651,9 @@ static int ctrd_reply_add(Kukeon__Ipc__Ctrd__ImageLoadReply *out, const char *na
     return 0;
 }
 
+static int ctrd_read_json(struct ctrd *c, const char *ns, const char *digest, const char *what, json_t **out,
+                          struct kk_err *err);
+
 /* One entry of an OCI layout's index.json: a manifest, or an index of which the host's manifest is
  * loaded (the index itself is written too, labelled with every child, and is the image's target). */
 static int ctrd_load_oci_entry(struct ctrd_load_ctx *lc, const struct ctrd_desc *target, const char *name,
@@ -605,12 +692,25 @@ static int ctrd_load_oci_entry(struct ctrd_load_ctx *lc, const struct ctrd_desc 
     struct ctrd_desc cdesc;
     if (ctrd_desc_from_json(json_object_get(manifest, "config"), &cdesc, err) < 0)
         goto out;
-    const struct ctrd_tar_entry *ce = ctrd_oci_blob(lc->tar, cdesc.digest, err);
-    if (ce == NULL || ctrd_tar_read(lc->tar, ce, CTRD_DOC_MAX, &buf, err) < 0 ||
-        (config = ctrd_json_parse(buf, ce->size, "image config", err)) == NULL)
+    /* The config, like a layer, may be left out when the namespace holds it: read from there. */
+    char cpath[96];
+    snprintf(cpath, sizeof(cpath), "blobs/sha256/%s", cdesc.digest + 7);
+    const struct ctrd_tar_entry *ce = ctrd_tar_find(lc->tar, cpath);
+    if (ce != NULL) {
+        if (ctrd_tar_read(lc->tar, ce, CTRD_DOC_MAX, &buf, err) < 0 ||
+            (config = ctrd_json_parse(buf, ce->size, "image config", err)) == NULL)
+            goto out;
+    } else if (ctrd_read_json(lc->c, lc->ns, cdesc.digest, "config", &config, err) < 0) {
+        if (err != NULL && err->kind == KK_ERR_NOT_FOUND)
+            kk_error(err, KK_ERR_INVALID, 0,
+                     "the image tarball lacks %s (the config) and namespace %s does not hold it: the tarball "
+                     "is incomplete",
+                     cpath, lc->ns);
         goto out;
+    }
     if (ctrd_load_manifest(lc, &mdesc, (struct ctrd_blob_src){.tar = lc->tar, .entry = me}, manifest, NULL,
-                           (struct ctrd_blob_src){.tar = lc->tar, .entry = ce}, config, &total, err) < 0)
+                           (struct ctrd_blob_src){.tar = lc->tar, .entry = ce, .what = "the config"}, config,
+                           &total, err) < 0)
         goto out;
     if (index != NULL) {
         struct ctrd_labels il = {0};

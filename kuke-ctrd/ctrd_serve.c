@@ -255,6 +255,31 @@ static int h_image_prune(struct kk_ipc_request *req, const ProtobufCMessage *msg
     return rc;
 }
 
+/* A pull asks which blobs the realm already holds before it fetches (kukeond/ctl_image.c). Reading only:
+ * a realm without a namespace holds nothing. */
+static int h_content_held(struct kk_ipc_request *req, const ProtobufCMessage *msg, void *ctx,
+                          struct kk_err *err)
+{
+    const Kukeon__Ipc__Ctrd__ContentHeld *m = (const void *)msg;
+    char ns[KK_CTRD_ID_SIZE];
+    if (ctrd_req_realm(req, CTRD(ctx), m->realm, ns, err) < 0)
+        return -1;
+    if (m->n_digests > KK_CTRD_CONTENT_HELD_MAX)
+        return kk_ipc_deny(req, err, KK_IPC_DENY_INVALID_VALUE, "%zu digests: at most %u at a time",
+                           m->n_digests, KK_CTRD_CONTENT_HELD_MAX);
+    for (size_t i = 0; i < m->n_digests; i++)
+        if (!ctrd_digest_valid(m->digests[i]))
+            return kk_ipc_deny(req, err, KK_IPC_DENY_INVALID_VALUE,
+                               "digest %zu \"%.80s\" is not sha256:<64 hex>", i, m->digests[i]);
+    Kukeon__Ipc__Ctrd__ContentHeldReply out = KUKEON__IPC__CTRD__CONTENT_HELD_REPLY__INIT;
+    int rc = ctrd_content_held(CTRD(ctx), ns, m->digests, m->n_digests, &out, err);
+    if (rc == 0)
+        rc = kk_ipc_reply(req, &out.base, -1, err);
+    free(out.held);
+    free(out.sizes);
+    return rc;
+}
+
 /* ---- containers and tasks ---------------------------------------------------------------------- */
 
 static int h_container_create(struct kk_ipc_request *req, const ProtobufCMessage *msg, void *ctx,
@@ -433,6 +458,7 @@ const struct kk_ipc_dispatch ctrd_table[] = {
     D(KK_CTRD_IMAGE_LIST, "image.list", false, image_list, h_image_list),
     D(KK_CTRD_IMAGE_REMOVE, "image.remove", false, image_remove, h_image_remove),
     D(KK_CTRD_IMAGE_PRUNE, "image.prune", false, image_prune, h_image_prune),
+    D(KK_CTRD_CONTENT_HELD, "content.held", false, content_held, h_content_held),
     D(KK_CTRD_CONTAINER_CREATE, "container.create", false, container_create, h_container_create),
     D(KK_CTRD_TASK_START, "task.start", false, container_ref, h_task_start),
     D(KK_CTRD_TASK_KILL, "task.kill", false, task_kill, h_task_kill),

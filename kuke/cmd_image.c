@@ -1,6 +1,6 @@
-/* kuke image load|rm|prune and kuke get images (kukeon-reference.md 2.11): always in-process and
- * root — images are not served over kukeonv1 — so kuke starts kuke-ctrd itself (kuke/inproc.h) and
- * asks it directly, per realm's containerd namespace. */
+/* kuke image load|pull|rm|prune and kuke get images (kukeon-reference.md 2.11): always in-process and
+ * root — images are not served over kukeonv1 — so kuke starts kuke-ctrd (and, to pull, kuke-fetchd)
+ * itself (kuke/inproc.h) and asks it directly, per realm's containerd namespace. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -18,6 +18,7 @@
 #include "kuke/render.h"
 #include "kuke/resource.h"
 #include "kukeond/controller.h"
+#include "kukeond/image_pull.h"
 
 static int image_root(const char *verb, struct kk_err *err)
 {
@@ -206,6 +207,101 @@ int kuke_cmd_image_load(struct kuke_ctx *ctx, struct kk_err *err)
         printf("Loaded image \"%s\" into realm \"%s\" (namespace \"%s.%s\")\n", lr->images[i]->name, realm,
                realm, cfg.ns_suffix);
     kukeon__ipc__ctrd__image_load_reply__free_unpacked(lr, NULL);
+    return 0;
+}
+
+/* ---- pull --------------------------------------------------------------------------------------- */
+
+/* Progress on a terminal, as ctr and podman draw it: one line per layer (its digest, bytes so far and
+ * size, or "Already exists"), then the total, redrawn in place. */
+struct pull_tty {
+    const struct kk_pull_plan *plan;
+    uint64_t *done;
+    size_t lines; /* drawn so far, to move back over */
+};
+
+static void pull_tty_draw(struct pull_tty *t, uint64_t total_done, uint64_t total)
+{
+    if (t->lines > 0)
+        printf("\033[%zuA", t->lines);
+    for (size_t i = 0; i < t->plan->n_layers; i++) {
+        const struct kk_pull_blob *b = &t->plan->layers[i];
+        char done[32], size[32];
+        kuke_size(t->done[i], done, sizeof(done));
+        kuke_size(b->size, size, sizeof(size));
+        if (b->held)
+            printf("\r\033[K%.15s\u2026  Already exists\n", b->digest);
+        else
+            printf("\r\033[K%.15s\u2026  %s / %s\n", b->digest, done, size);
+    }
+    char done[32], size[32];
+    kuke_size(total_done, done, sizeof(done));
+    kuke_size(total, size, sizeof(size));
+    printf("\r\033[Ktotal            %s / %s\n", done, size);
+    t->lines = t->plan->n_layers + 1;
+    fflush(stdout);
+}
+
+static void pull_tty_begin(void *opaque, const struct kk_pull_plan *plan)
+{
+    struct pull_tty *t = opaque;
+    t->plan = plan;
+    t->done = calloc(plan->n_layers + 1, sizeof(*t->done));
+    if (t->done == NULL)
+        return;
+    printf("Pulling %s\n", plan->name);
+    pull_tty_draw(t, 0, plan->total);
+}
+
+static void pull_tty_progress(void *opaque, int layer, uint64_t done, uint64_t size, uint64_t total_done,
+                              uint64_t total)
+{
+    struct pull_tty *t = opaque;
+    if (t->done == NULL)
+        return;
+    /* Layers come in manifest order: every one before the current is complete. */
+    bool all = total_done >= total;
+    for (size_t i = 0; i < t->plan->n_layers; i++) {
+        if (all || (layer >= 0 && i < (size_t)layer))
+            t->done[i] = t->plan->layers[i].size;
+        else if (layer >= 0 && i == (size_t)layer)
+            t->done[i] = done <= size ? done : size;
+    }
+    pull_tty_draw(t, total_done, total);
+}
+
+int kuke_cmd_image_pull(struct kuke_ctx *ctx, struct kk_err *err)
+{
+    char realm[KUKE_ARG_MAX];
+    if (image_root("image pull", err) < 0 || image_realm(ctx, "PULL", realm, err) < 0)
+        return -1;
+    if (ctx->nargs != 1)
+        return kk_error(err, KK_ERR_INVALID, 0, "accepts 1 arg(s), received %d", ctx->nargs);
+    const char *ref = ctx->args[0];
+    /* The pull runs the controller's own code with this process's helpers: kuke-ctrd, and kuke-fetchd,
+     * the only one that talks to registries. */
+    struct kk_config cfg;
+    int csock = kuke_inproc_helper(ctx, KK_CTL_CTRD, &cfg, err);
+    json_t *realms = NULL;
+    if (csock < 0 || image_realms(csock, realm, &realms, err) < 0)
+        return -1;
+    json_decref(realms);
+    int fsock = kuke_inproc_helper(ctx, KK_CTL_FETCHD, NULL, err);
+    if (fsock < 0)
+        return kk_error_wrap(err, "pulling %s into realm \"%s\"", ref, realm);
+    struct kk_ctl ctl;
+    if (kk_ctl_init(&ctl, &cfg, err) < 0)
+        return -1;
+    ctl.sock[KK_CTL_CTRD] = csock;
+    ctl.sock[KK_CTL_FETCHD] = fsock;
+    struct pull_tty tty = {0};
+    struct kk_pull_progress progress = {pull_tty_begin, pull_tty_progress, &tty};
+    struct kk_pull_result res;
+    int rc = kk_ctl_image_pull_ex(&ctl, realm, ref, isatty(STDOUT_FILENO) ? &progress : NULL, &res, err);
+    free(tty.done);
+    if (rc < 0)
+        return -1;
+    printf("Pulled %s (%s) into realm \"%s\"\n", res.name, res.digest, realm);
     return 0;
 }
 

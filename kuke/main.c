@@ -74,6 +74,9 @@ static const struct kuke_opt kuke_get_opts[] = {
 
 static const struct kuke_opt kuke_create_realm_opts[] = {
     {"namespace", 0, KUKE_OPT_STRING, NULL, "containerd namespace (only <name>.<suffix> is accepted)"},
+    {"allow", 0, KUKE_OPT_STRING, NULL,
+     "policy, comma-separated, set once at creation: fields kuke-ctrd refuses that the realm's containers "
+     "may use (privileged, cap-add, host-namespaces, host-paths, devices, hooks, runtime)"},
     {0},
 };
 static const struct kuke_opt kuke_create_space_opts[] = {KUKE_OPT_REALM("that will own the space"), {0}};
@@ -113,6 +116,16 @@ static const struct kuke_opt kuke_purge_opts[] = {
     {0},
 };
 
+static const struct kuke_opt kuke_create_regcred_opts[] = {
+    {"username", 0, KUKE_OPT_STRING, NULL, "user name to log in to the registry with (required)"},
+    {"password-stdin", 0, KUKE_OPT_BOOL, NULL, "read the password from stdin (asked without echo on a terminal)"},
+    {"from-file", 0, KUKE_OPT_STRING, NULL, "read the password from this file (one trailing newline is dropped)"},
+    {"server", 0, KUKE_OPT_STRING, "docker.io", "registry host[:port] the credential is for"},
+    {"insecure-skip-tls-verify", 0, KUKE_OPT_BOOL, NULL,
+     "do not verify the registry's TLS certificate (a local registry with a self-signed one)"},
+    {"no-daemon", 0, KUKE_OPT_BOOL, NULL, "run in this process instead of asking kukeond (root)"},
+    {0},
+};
 static const struct kuke_opt kuke_create_cell_opts[] = {
     KUKE_OPT_REALM("of the cell"),
     KUKE_OPT_SPACE("of the cell"),
@@ -138,6 +151,7 @@ static const struct kuke_opt kuke_image_opts[] = {
     {"from-docker", 0, KUKE_OPT_STRING, NULL, "not supported: docker save the image and load the archive"},
     {0},
 };
+static const struct kuke_opt kuke_image_pull_opts[] = {KUKE_OPT_REALM("to pull the image into"), {0}};
 static const struct kuke_opt kuke_daemon_reset_opts[] = {
     {"timeout", 0, KUKE_OPT_STRING, NULL, "how long to wait for the daemon to stop, e.g. 10s"},
     {"purge-system", 0, KUKE_OPT_BOOL, NULL, "also purge the system realm kuke-system"},
@@ -157,6 +171,13 @@ static const struct kuke_cmd kuke_image_cmds[] = {
      "kuke image load [tarball|-] [--realm R]",
      kuke_image_opts,
      kuke_cmd_image_load,
+     NULL},
+    {"pull",
+     {0},
+     "Pull an image from its registry into a realm, with the realm's registry credentials",
+     "kuke image pull REF [--realm R]",
+     kuke_image_pull_opts,
+     kuke_cmd_image_pull,
      NULL},
     {"delete",
      {"rm", "remove"},
@@ -296,6 +317,14 @@ static const struct kuke_cmd kuke_create_cmds[] = {
      kuke_create_cell_opts,
      kuke_cmd_create_cell,
      NULL},
+    {"registry-credential",
+     {"registry-cred", "regcred"},
+     "Set a realm's credential for one registry (upserts spec.registryCredentials)",
+     "kuke create registry-credential REALM --username U (--password-stdin | --from-file P) [--server H] "
+     "[--insecure-skip-tls-verify]",
+     kuke_create_regcred_opts,
+     kuke_cmd_create_regcred,
+     NULL},
     {0},
 };
 
@@ -395,8 +424,8 @@ static const struct kuke_cmd kuke_cmds[] = {
      kuke_get_cmds},
     {"create",
      {"c"},
-     "Create a realm, space, stack or cell",
-     "kuke create <realm|space|stack|cell> [name] [flags]",
+     "Create a realm, space, stack, cell or registry credential",
+     "kuke create <realm|space|stack|cell|registry-credential> [name] [flags]",
      kuke_create_opts,
      NULL,
      kuke_create_cmds},
@@ -507,8 +536,8 @@ static const struct kuke_cmd kuke_cmds[] = {
      NULL},
     {"image",
      {0},
-     "Load, remove and prune images (in-process, root)",
-     "kuke image <load|delete|prune> [flags]",
+     "Load, pull, remove and prune images (in-process, root)",
+     "kuke image <load|pull|delete|prune> [flags]",
      NULL,
      NULL,
      kuke_image_cmds},

@@ -15,6 +15,7 @@
 #include "common/util.h"
 #include "kukeond/controller_internal.h"
 #include "kukeond/ctl_cell.h"
+#include "kukeond/ctl_regcred.h"
 #include "kukeond/manifest.h"
 
 /* ---- base64 -------------------------------------------------------------------------------------- */
@@ -151,8 +152,10 @@ static const char *const compat_container[] = {"env",
                                                NULL};
 
 /* The spec members each kind has (kukeon-reference.md 3.2-3.6). Members outside these are fields
- * the reference's decoder would have dropped: kept as the user wrote them, never a change. */
-static const char *const known_realm[] = {"namespace", "registryCredentials", NULL};
+ * the reference's decoder would have dropped: kept as the user wrote them, never a change. A
+ * realm's spec.allow (its policy, a Kukeon-in-C extension) is known and not compatible, so breaking:
+ * kuke-ctrd records it in the realm's containerd namespace when it creates it, and never changes it. */
+static const char *const known_realm[] = {"namespace", "registryCredentials", "allow", NULL};
 static const char *const known_space[] = {"realmId", "cniConfigPath", "network", "defaults", NULL};
 static const char *const known_stack[] = {"id", "realmId", "spaceId", NULL};
 static const char *const known_cell[] = {
@@ -547,8 +550,9 @@ static void apply_layer(struct ctl_op *op, const struct kk_manifest_doc *md, str
         outcome_fail(o, &err);
         return;
     }
-    json_t *actual = NULL;
+    json_t *actual = NULL, *want = NULL;
     struct kk_store_token tok = KK_STORE_TOKEN_INIT;
+    struct ctl_regcred_plan plan = {0};
     int rc = ctl_doc_get(op, &n, &actual, &tok, &err);
     if (rc < 0) {
         outcome_fail(o, &err);
@@ -563,24 +567,45 @@ static void apply_layer(struct ctl_op *op, const struct kk_manifest_doc *md, str
         json_decref(res);
         goto out;
     }
+    /* A realm is compared without its registry passwords, which the store never holds: they are
+     * compared with the realm's secrets instead, and a changed one is named, never shown. */
+    want = json_deep_copy(md->doc);
+    if (want == NULL) {
+        kk_error(&err, KK_ERR_INTERNAL, 0, "out of memory");
+        outcome_fail(o, &err);
+        goto out;
+    }
+    if (md->kind == KK_KIND_REALM && ctl_regcred_plan(op, n.realm, want, &plan, &err) < 0) {
+        outcome_fail(o, &err);
+        goto out;
+    }
     struct kk_apply_diff d;
-    if (kk_apply_diff(md->kind, actual, md->doc, &d, &err) < 0) {
+    if (kk_apply_diff(md->kind, actual, want, &d, &err) < 0) {
         outcome_fail(o, &err);
         goto out;
     }
     if (json_array_size(d.breaking) > 0) {
         char *list = json_dumps(d.breaking, JSON_COMPACT);
-        kk_error(&err, KK_ERR_INVALID, 0, "%s \"%s\" has breaking changes: %s. Delete the %s and recreate it",
-                 L->noun, ctl_name_at(&n, n.depth), list != NULL ? list : "[]", L->noun);
+        bool policy = md->kind == KK_KIND_REALM && list != NULL && strstr(list, "\"spec.allow\"") != NULL;
+        kk_error(&err, KK_ERR_INVALID, 0,
+                 "%s \"%s\" has breaking changes: %s.%s Delete the %s and recreate it", L->noun,
+                 ctl_name_at(&n, n.depth), list != NULL ? list : "[]",
+                 policy ? " A realm's policy (spec.allow) is recorded in its containerd namespace when the "
+                          "realm is created and never changes in place."
+                        : "",
+                 L->noun);
         free(list);
         outcome_fail(o, &err);
-    } else if (json_array_size(d.changes) == 0) {
+    } else if (json_array_size(d.changes) == 0 && !plan.dirty) {
         o->action = "unchanged";
-    } else if (store_update(op, d.merged, &tok, &err) < 0) {
+    } else if (ctl_regcred_commit(op, n.realm, &plan, &err) < 0 ||
+               (json_array_size(d.changes) > 0 && store_update(op, d.merged, &tok, &err) < 0)) {
         outcome_fail(o, &err);
     } else {
         o->action = "updated";
         json_array_extend(o->changes, d.changes);
+        if (plan.changes != NULL)
+            json_array_extend(o->changes, plan.changes);
         kk_info("apply: %s %s updated", L->noun, ctl_name_at(&n, n.depth));
     }
     /* A layer a crash or a failed effect left short of Ready is finished now: create is idempotent
@@ -602,6 +627,8 @@ static void apply_layer(struct ctl_op *op, const struct kk_manifest_doc *md, str
     }
     kk_apply_diff_free(&d);
 out:
+    ctl_regcred_plan_free(&plan);
+    json_decref(want);
     json_decref(actual);
     kk_store_token_clear(&tok);
 }

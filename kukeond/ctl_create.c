@@ -20,6 +20,7 @@
 #include "ipc/ctrd_client.h"
 #include "ipc/netd_client.h"
 #include "kukeond/controller_internal.h"
+#include "kukeond/ctl_regcred.h"
 
 /* What the effects of one create found and did, for the status and the Result. */
 struct ctl_made {
@@ -97,16 +98,93 @@ static int ctl_write_intent(struct ctl_op *op, json_t *doc, struct kk_err *err)
 
 /* ---- effects ------------------------------------------------------------------------------------- */
 
-static int ctl_make_namespace(struct ctl_op *op, const struct ctl_names *n, struct ctl_made *made,
-                              struct kk_err *err)
+/* words joined with ", " into buf. */
+static void ctl_join(char *buf, size_t size, char *const *words, size_t n)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && len < size; i++) {
+        int w = snprintf(buf + len, size - len, "%s%s", i > 0 ? ", " : "", words[i]);
+        if (w < 0)
+            break;
+        len += (size_t)w;
+    }
+}
+
+/* The policy recorded in the realm's existing namespace, for a message; "unknown" when it cannot be read. */
+static void ctl_recorded_policy(int sock, const char *realm, char *buf, size_t size)
+{
+    snprintf(buf, size, "unknown");
+    Kukeon__Ipc__Ctrd__NamespaceListReply *list = NULL;
+    struct kk_err e = {0};
+    if (kk_ctrd_ns_list(sock, &list, &e) < 0)
+        return;
+    for (size_t i = 0; i < list->n_namespaces; i++) {
+        const Kukeon__Ipc__Ctrd__NamespaceInfo *ni = list->namespaces[i];
+        if (ni->realm != NULL && strcmp(ni->realm, realm) == 0) {
+            ctl_join(buf, size, ni->allow, ni->n_allow);
+            break;
+        }
+    }
+    protobuf_c_message_free_unpacked(&list->base, NULL);
+}
+
+/* Whether two lists of words (spec.allow) hold the same words, in any order; absent = empty. */
+static bool ctl_same_words(const json_t *a, const json_t *b)
+{
+    if (json_array_size(a) != json_array_size(b))
+        return false;
+    size_t i, j;
+    json_t *x, *y;
+    json_array_foreach(a, i, x)
+    {
+        bool found = false;
+        json_array_foreach(b, j, y) found = found || json_equal(x, y);
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+/* The words of a realm's spec.allow (validated: kuke-ctrd's words, in its order), at most 16. */
+static size_t ctl_policy_words(const json_t *allow, char *words[16])
+{
+    size_t n = 0, i;
+    json_t *w;
+    json_array_foreach(allow, i, w)
+    {
+        if (json_is_string(w) && n < 16)
+            words[n++] = (char *)json_string_value(w);
+    }
+    return n;
+}
+
+static int ctl_make_namespace(struct ctl_op *op, const struct ctl_names *n, const json_t *doc,
+                              struct ctl_made *made, struct kk_err *err)
 {
     int sock = ctl_helper(op, KK_CTL_CTRD, "creating the containerd namespace", err);
     if (sock < 0)
         return -1;
     Kukeon__Ipc__Ctrd__NamespaceInfo *info = NULL;
-    /* No policy beyond the defaults: the realm's containers get nothing kuke-ctrd refuses by default. */
-    if (kk_ctrd_ns_ensure(sock, n->realm, NULL, 0, &info, err) < 0)
-        return kk_error_wrap(err, "containerd namespace of realm \"%s\"", n->realm);
+    /* The realm's policy (spec.allow); none: the default, nothing beyond what kuke-ctrd allows
+     * anyway. kuke-ctrd records it when it creates the namespace and refuses (DENIED) an ensure with
+     * another one. */
+    char *allow[16];
+    size_t n_allow = ctl_policy_words(json_object_get(kk_doc_spec(doc), "allow"), allow);
+    if (kk_ctrd_ns_ensure(sock, n->realm, (const char *const *)allow, n_allow, &info, err) < 0) {
+        if (err->kind != KK_ERR_DENIED || strstr(err->msg, "already has a policy") == NULL)
+            return kk_error_wrap(err, "containerd namespace of realm \"%s\"", n->realm);
+        /* The namespace outlived an earlier realm of this name, or was made outside Kukeon. */
+        char want[160], have[160];
+        ctl_join(want, sizeof(want), allow, n_allow);
+        ctl_recorded_policy(sock, n->realm, have, sizeof(have));
+        return kk_error(err, KK_ERR_DENIED, 0,
+                        "realm \"%s\" asks for policy [%s] (spec.allow), but its containerd namespace "
+                        "already exists with policy [%s], recorded when it was created; a policy never "
+                        "changes in place: delete the realm (kuke delete realm %s --cascade removes the "
+                        "namespace and everything in it), then create it again with the policy you want",
+                        n->realm, want, have, n->realm);
+    }
     made->ns_created = info->created;
     made->ns_pre = !info->created;
     protobuf_c_message_free_unpacked(&info->base, NULL);
@@ -280,11 +358,11 @@ static int ctl_make_cgroup(struct ctl_op *op, const struct ctl_names *n, struct 
  * local and cheap, and a layer whose namespace or network failed still has it, so a retry redoes
  * only what failed, and its children's cgroups have their parent. */
 static int ctl_effects(struct ctl_op *op, const struct ctl_layer *L, const struct ctl_names *n,
-                       struct ctl_made *made, struct kk_err *err)
+                       const json_t *doc, struct ctl_made *made, struct kk_err *err)
 {
     if (ctl_make_cgroup(op, n, made, err) < 0)
         return -1;
-    if (L->kind == KK_KIND_REALM && ctl_make_namespace(op, n, made, err) < 0)
+    if (L->kind == KK_KIND_REALM && ctl_make_namespace(op, n, doc, made, err) < 0)
         return -1;
     /* Needs kuke-netd able to write the space's network files; a failure is recorded in the status
      * (state Failed, netd's reason) and answered, never skipped. */
@@ -374,6 +452,12 @@ json_t *ctl_create(struct ctl_op *op, const struct ctl_layer *L, const json_t *i
         json_t *fresh = ctl_new_doc(op, L, in, &n, err);
         if (fresh == NULL)
             return NULL;
+        /* A realm's registry passwords go to its secrets, before the document that lists them. */
+        if (L->kind == KK_KIND_REALM && ctl_regcred_store_new(op, n.realm, fresh, err) < 0) {
+            json_decref(fresh);
+            ctl_fail_kind(op, L->create_kind, err);
+            return NULL;
+        }
         rc = ctl_write_intent(op, fresh, err);
         if (rc < 0) {
             json_decref(fresh);
@@ -392,8 +476,25 @@ json_t *ctl_create(struct ctl_op *op, const struct ctl_layer *L, const json_t *i
         return NULL;
     }
 
+    /* Create of an existing realm that names a policy: the one it has, or a refusal (never a silent
+     * "already existed" with another policy than the caller asked for). */
+    json_t *asked = L->kind == KK_KIND_REALM && !created ? json_object_get(kk_doc_spec(in), "allow") : NULL;
+    if (asked != NULL && !json_is_null(asked) &&
+        !ctl_same_words(asked, json_object_get(kk_doc_spec(doc), "allow"))) {
+        char have[160], *words[16];
+        size_t nw = ctl_policy_words(json_object_get(kk_doc_spec(doc), "allow"), words);
+        ctl_join(have, sizeof(have), words, nw);
+        json_decref(doc);
+        ctl_fail(op, L->create_kind, err, KK_ERR_INVALID,
+                 "realm \"%s\" already exists with policy [%s]; a realm's policy (spec.allow) is set when "
+                 "it is created: delete the realm (kuke delete realm %s --cascade), then create it again "
+                 "with the policy you want",
+                 n.realm, have, n.realm);
+        return NULL;
+    }
+
     struct ctl_made made = {0};
-    if (ctl_effects(op, L, &n, &made, err) < 0) {
+    if (ctl_effects(op, L, &n, doc, &made, err) < 0) {
         ctl_record_failure(op, &n, doc, err);
         json_decref(doc);
         kk_error_wrap(err, "failed to create %s", L->noun);

@@ -21,6 +21,7 @@
 #include "ipc/netd_client.h"
 #include "kukeond/controller_internal.h"
 #include "kukeond/ctl_cell.h"
+#include "kukeond/ctl_regcred.h"
 
 /* Purge retries a cgroup that is still busy (a process that was just killed has not exited yet). */
 #define CTL_PURGE_CGROUP_TRIES    5
@@ -245,6 +246,11 @@ static int ctl_delete_layer(struct ctl_op *op, const struct ctl_names *n, bool f
     if (ctl_step(op, ctl_remove_cgroup(op, n, &gone, err), "cgroup", err) < 0)
         return -1;
     rm->cgroup = true;
+    /* The realm's registry passwords (kukeond/ctl_regcred.c), before the document: its directory
+     * goes with it only when empty. */
+    if (n->depth == KK_KIND_REALM &&
+        ctl_step(op, ctl_regcred_remove(op, n->realm, err) < 0 ? -1 : 0, "registry credentials", err) < 0)
+        return -1;
     if (exists == 1) {
         struct kk_derive_names dn = ctl_dnames(n);
         if (ctl_step(op, kk_store_delete(&op->ctl->store, &dn, NULL, err), "metadata", err) < 0)

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/names.h"
 #include "common/util.h"
+#include "kukeond/regcred.h"
 
 static const char *const kind_names[KK_KIND_COUNT] = {
     [KK_KIND_REALM] = "Realm",
@@ -998,6 +999,86 @@ static int dv_metadata(struct dv *v, json_t *doc, enum kk_name_kind name_kind, j
     return 0;
 }
 
+/* spec.registryCredentials[i] (kukeond/regcred.h): username, password (absent in a stored
+ * document: the password lives in the realm's secrets, and an apply may leave it out to keep the
+ * stored one), serverAddress rewritten as the host it names, one entry per registry. No message
+ * shows a password. */
+static int dv_regcred(struct dv *v, json_t *c, json_t *creds, size_t i)
+{
+    const char *user, *pass, *server;
+    bool insecure;
+    if (dv_str(v, c, "username", &user) < 0 || dv_str(v, c, "password", &pass) < 0 ||
+        dv_str(v, c, "serverAddress", &server) < 0 || dv_bool(v, c, "insecureSkipTLSVerify", &insecure) < 0)
+        return -1;
+    struct kk_err e = {0};
+    size_t p = dv_key(v, "username");
+    if (kk_regcred_check_username(user, &e) < 0)
+        return dv_fail(v, "%s", e.msg);
+    dv_pop(v, p);
+    json_t *pw = json_object_get(c, "password");
+    if (pw != NULL && !json_is_null(pw)) {
+        dv_key(v, "password");
+        if (kk_regcred_check_password(pass, &e) < 0)
+            return dv_fail(v, "%s", e.msg);
+        dv_pop(v, p);
+    }
+    char norm[KK_REGCRED_SERVER_MAX];
+    dv_key(v, "serverAddress");
+    if (kk_regcred_normalize_server(server, norm, &e) < 0)
+        return dv_fail(v, "%s", e.msg);
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(kk_json_str(json_array_get(creds, j), "serverAddress"), norm) == 0)
+            return dv_fail(v, "\"%s\" repeats entry %zu: one credential per registry", norm, j);
+    if (strcmp(server, norm) != 0 && json_object_set_new(c, "serverAddress", json_string(norm)) < 0)
+        return dv_nomem(v);
+    dv_pop(v, p);
+    return 0;
+}
+
+/* spec.allow (a Kukeon-in-C extension, docs/security.md): the fields kuke-ctrd refuses by default
+ * that this realm's containers may use. kuke-ctrd records the list in the realm's containerd
+ * namespace when it creates it and never changes it; the words are kuke-ctrd's (kuke-ctrd/ctrd_ns.c).
+ * Rewritten in this order, so that the same policy always reads the same (apply compares lists). */
+static const char *const realm_allow_words[] = {"privileged", "cap-add", "host-namespaces", "host-paths",
+                                                "devices",    "hooks",   "runtime"};
+#define REALM_ALLOW_VALID "privileged, cap-add, host-namespaces, host-paths, devices, hooks, runtime"
+
+static int dv_realm_allow(struct dv *v, json_t *spec)
+{
+    json_t *allow;
+    int rc = dv_arr(v, spec, "allow", &allow);
+    if (rc <= 0)
+        return rc;
+    size_t p = dv_key(v, "allow");
+    unsigned bits = 0;
+    for (size_t i = 0; i < json_array_size(allow); i++) {
+        const char *s;
+        if (dv_str_elem(v, allow, i, &s) < 0)
+            return -1;
+        size_t w = 0;
+        while (w < KK_ARRAY_SIZE(realm_allow_words) && strcmp(s, realm_allow_words[w]) != 0)
+            w++;
+        struct shown b;
+        size_t q = dv_index(v, i);
+        if (w == KK_ARRAY_SIZE(realm_allow_words))
+            return dv_fail(v, "\"%s\" is not a policy word (valid: " REALM_ALLOW_VALID ")", show(&b, s));
+        if (bits & (1u << w))
+            return dv_fail(v, "\"%s\" is listed twice", s);
+        bits |= 1u << w;
+        dv_pop(v, q);
+    }
+    json_t *canon = json_array();
+    for (size_t w = 0; canon != NULL && w < KK_ARRAY_SIZE(realm_allow_words); w++)
+        if ((bits & (1u << w)) && json_array_append_new(canon, json_string(realm_allow_words[w])) < 0) {
+            json_decref(canon);
+            canon = NULL;
+        }
+    if (canon == NULL || json_object_set_new(spec, "allow", canon) < 0)
+        return dv_nomem(v);
+    dv_pop(v, p);
+    return 1;
+}
+
 static int dv_realm(struct dv *v, json_t *doc)
 {
     json_t *spec, *creds;
@@ -1005,7 +1086,8 @@ static int dv_realm(struct dv *v, json_t *doc)
     if (dv_metadata(v, doc, KK_NAME_REALM, &spec, &name) < 0)
         return -1;
     size_t p = dv_key(v, "spec");
-    if (dv_str(v, spec, "namespace", &s) < 0 || dv_arr(v, spec, "registryCredentials", &creds) < 0)
+    if (dv_str(v, spec, "namespace", &s) < 0 || dv_arr(v, spec, "registryCredentials", &creds) < 0 ||
+        dv_realm_allow(v, spec) < 0)
         return -1;
     for (size_t i = 0; i < json_array_size(creds); i++) {
         size_t q = dv_key(v, "registryCredentials");
@@ -1013,8 +1095,7 @@ static int dv_realm(struct dv *v, json_t *doc)
         json_t *c = json_array_get(creds, i);
         if (!json_is_object(c))
             return dv_fail(v, "must be a mapping with username, password and serverAddress");
-        if (dv_str(v, c, "username", &s) < 0 || dv_str(v, c, "password", &s) < 0 ||
-            dv_str(v, c, "serverAddress", &s) < 0)
+        if (dv_regcred(v, c, creds, i) < 0)
             return -1;
         dv_pop(v, q);
     }

@@ -441,6 +441,104 @@ static void test_image_load_oci(void **state)
     assert_string_equal(out, "");
 }
 
+/* A failed load left nothing in realm's namespace: no content, image record, lease or snapshot. */
+static void load_left_nothing(const char *realm)
+{
+    char ns[128], what[8192];
+    ns_of(realm, ns, sizeof(ns));
+    const char *kinds[] = {"content", "images", "leases"};
+    for (size_t i = 0; i < KK_ARRAY_SIZE(kinds); i++) {
+        ctr(T.socket, ns, what, sizeof(what), kinds[i], "ls", "-q", NULL);
+        if (what[0] != '\0')
+            fail_msg("a failed load left %s in %s: %s", kinds[i], ns, what);
+    }
+    ctr(T.socket, ns, what, sizeof(what), "snapshots", "ls", NULL);
+    if (strchr(what, '\n') != NULL && strchr(what, '\n')[1] != '\0')
+        fail_msg("a failed load left snapshots in %s: %s", ns, what);
+}
+
+/* The test image's config and layer digests, and a copy of it at out without the blobs drop names
+ * ("layer", "config", "layer config"). */
+static void image_without(const char *out, const char *drop, char config[80], char layer[80])
+{
+    char cmd[4096], res[1024];
+    snprintf(cmd, sizeof(cmd),
+             "set -e; d=$(mktemp -d '%s/strip.XXXXXX'); tar -C \"$d\" -xf '%s'; "
+             "set -- $(python3 -c 'import json,sys; d=sys.argv[1]; i=json.load(open(d+\"/index.json\")); "
+             "m=json.load(open(d+\"/blobs/sha256/\"+i[\"manifests\"][0][\"digest\"][7:])); "
+             "print(m[\"config\"][\"digest\"], m[\"layers\"][0][\"digest\"])' \"$d\"); "
+             "case ' %s ' in *' config '*) rm \"$d/blobs/sha256/${1#sha256:}\";; esac; "
+             "case ' %s ' in *' layer '*) rm \"$d/blobs/sha256/${2#sha256:}\";; esac; "
+             "tar -C \"$d\" -cf '%s' oci-layout index.json blobs; rm -rf \"$d\"; echo \"$1 $2\"",
+             T.tmp, T.image, drop, drop, out);
+    char *sh[] = {"sh", "-c", cmd, NULL};
+    if (run_capture(sh, res, sizeof(res)) != 0)
+        fail_msg("making %s: %s", out, res);
+    if (sscanf(res, "%79s %79s", config, layer) != 2)
+        fail_msg("reading the test image's digests: %s", res);
+}
+
+/* What a pull relies on: CONTENT_HELD tells which blobs a realm holds, and a load of an OCI layout
+ * that leaves those out adopts them (leased, size checked); a left-out blob the realm does not hold
+ * fails the load naming it, with no image record and no lease left. */
+static void test_image_load_held(void **state)
+{
+    (void)state;
+    SKIP_UNLESS_READY();
+    char path[700], config[80], layer[80];
+    snprintf(path, sizeof(path), "%s/busybox-nolayer.tar", T.tmp);
+    image_without(path, "layer config", config, layer);
+    struct kk_err err;
+    const char *none = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+    const char *ask[] = {config, none, layer};
+    Kukeon__Ipc__Ctrd__ContentHeldReply *h = NULL;
+    MUST(kk_ctrd_content_held(T.main.p.sock, T.realm_oci, ask, 3, &h, &err), &err);
+    assert_int_equal(h->n_held, 2);
+    assert_string_equal(h->held[0], config);
+    assert_string_equal(h->held[1], layer);
+    assert_int_equal(h->n_sizes, 2);
+    assert_true(h->sizes[1] > 1000000);
+    protobuf_c_message_free_unpacked(&h->base, NULL);
+    /* A realm without a namespace holds nothing; a bad digest is refused. */
+    char none_realm[96];
+    snprintf(none_realm, sizeof(none_realm), "%s-none", T.prefix);
+    MUST(kk_ctrd_content_held(T.main.p.sock, none_realm, ask, 3, &h, &err), &err);
+    assert_int_equal(h->n_held, 0);
+    protobuf_c_message_free_unpacked(&h->base, NULL);
+    const char *bad[] = {"sha256:../../etc"};
+    assert_int_equal(kk_ctrd_content_held(T.main.p.sock, T.realm_oci, bad, 1, &h, &err), -1);
+    assert_int_equal(err.kind, KK_ERR_DENIED);
+
+    /* The realm holds both: the load adopts them. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    Kukeon__Ipc__Ctrd__ImageLoadReply *r = NULL;
+    int rc = kk_ctrd_image_load(T.main.p.sock, T.realm_oci, "kukeon.local/busybox:held", fd, &r, &err);
+    close(fd);
+    if (rc < 0)
+        fail_msg("loading a tarball without the blobs the realm holds: %s", err.msg);
+    assert_string_equal(r->images[0]->name, "kukeon.local/busybox:held");
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+    expect_image_checked(T.realm_oci, "kukeon.local/busybox:held");
+    char ns[128], out[4096];
+    ctr(T.socket, ns_of(T.realm_oci, ns, sizeof(ns)), out, sizeof(out), "leases", "ls", "-q", NULL);
+    assert_string_equal(out, "");
+    MUST(kk_ctrd_image_remove(T.main.p.sock, T.realm_oci, "kukeon.local/busybox:held", &err), &err);
+
+    /* Another realm (its namespace made by test_namespace_policy) holds neither: refused, naming the
+     * blob, and nothing of the load stays. */
+    image_without(path, "layer", config, layer);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    rc = kk_ctrd_image_load(T.main.p.sock, T.realm_pol, "kukeon.local/busybox:held", fd, &r, &err);
+    close(fd);
+    assert_int_equal(rc, -1);
+    printf("# %s\n", err.msg);
+    assert_int_equal(err.kind, KK_ERR_INVALID);
+    assert_non_null(strstr(err.msg, layer + 7));
+    assert_non_null(strstr(err.msg, "layer 0"));
+    load_left_nothing(T.realm_pol);
+}
+
 static void test_image_load_docker(void **state)
 {
     (void)state;
@@ -527,17 +625,7 @@ static void test_image_load_refusals(void **state)
     assert_int_equal(kk_ctrd_image_load(T.main.p.sock, T.realm_docker, NULL, fd, &r, &err), -1);
     close(fd);
     printf("# corrupt layer: %s\n", err.msg);
-    char dns[128], what[8192];
-    ns_of(T.realm_docker, dns, sizeof(dns));
-    const char *kinds[] = {"content", "images", "leases"};
-    for (size_t i = 0; i < KK_ARRAY_SIZE(kinds); i++) {
-        ctr(T.socket, dns, what, sizeof(what), kinds[i], "ls", "-q", NULL);
-        if (what[0] != '\0')
-            fail_msg("a failed load left %s in %s: %s", kinds[i], dns, what);
-    }
-    ctr(T.socket, dns, what, sizeof(what), "snapshots", "ls", NULL);
-    if (strchr(what, '\n') != NULL && strchr(what, '\n')[1] != '\0')
-        fail_msg("a failed load left snapshots in %s: %s", dns, what);
+    load_left_nothing(T.realm_docker);
     /* A realm without its namespace cannot receive images (containerd would make the namespace). */
     char realm[96];
     snprintf(realm, sizeof(realm), "%s-none", T.prefix);
@@ -1187,6 +1275,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_namespace_policy),
         cmocka_unit_test(test_image_load_oci),
+        cmocka_unit_test(test_image_load_held),
         cmocka_unit_test(test_image_load_docker),
         cmocka_unit_test(test_image_load_index),
         cmocka_unit_test(test_image_load_refusals),

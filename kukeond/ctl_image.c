@@ -1,0 +1,403 @@
+/* Pulling an image into a realm (kukeond/image_pull.h, docs/images.md). The controller is the one
+ * that knows the realm's credentials and holds both helper sockets; it never touches the network or
+ * containerd itself:
+ *   1. kuke-fetchd RESOLVE: the canonical name and the manifest, config and layer descriptors;
+ *   2. kuke-ctrd CONTENT_HELD: which of the config and layers the realm already holds;
+ *   3. an unlinked file (O_TMPFILE in <run path>/cache), kuke-fetchd FETCH into it, skipping those;
+ *      meanwhile a thread reads the tar headers the file has so far to tell progress;
+ *   4. kuke-ctrd IMAGE_LOAD of that file: every digest checked again by containerd's commit, held
+ *      blobs adopted into the load's lease, layers unpacked, the image recorded — or, on any failure,
+ *      the lease removed with nothing of the pull left in the realm. */
+#include "kukeond/image_pull.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/imageref.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "ipc/ctrd_client.h"
+#include "ipc/fetchd_client.h"
+#include "kukeond/controller.h"
+#include "kukeond/regcred.h"
+
+#define PULL_TAR_BLOCK    512u
+#define PULL_POLL_MS      100
+#define PULL_FALLBACK_DIR "/var/tmp"
+
+/* ---- progress: the tarball as far as it is written ---------------------------------------------- */
+
+struct pull_watch {
+    int fd;
+    const struct kk_pull_plan *plan;
+    const struct kk_pull_progress *progress;
+    struct kk_pull_scan scan;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool stop;
+};
+
+/* A ustar size field: octal, or base-256 when its first byte has the high bit (GNU, for >= 8 GiB). */
+static uint64_t pull_tar_size(const unsigned char *f)
+{
+    uint64_t v = 0;
+    if (f[0] & 0x80) {
+        for (int i = 1; i < 12; i++)
+            v = v << 8 | f[i];
+        return v;
+    }
+    for (int i = 0; i < 12 && f[i] != '\0' && f[i] != ' '; i++)
+        if (f[i] >= '0' && f[i] <= '7')
+            v = v * 8 + (uint64_t)(f[i] - '0');
+    return v;
+}
+
+/* Which blob of the plan a tar member is: layer index, -1 the manifest or config, -2 none. */
+static int pull_member(const struct kk_pull_plan *plan, const unsigned char *h, bool *counted)
+{
+    char name[101];
+    memcpy(name, h, 100);
+    name[100] = '\0';
+    *counted = false;
+    if (!kk_str_has_prefix(name, "blobs/sha256/"))
+        return -2;
+    const char *hex = name + strlen("blobs/sha256/");
+    for (size_t i = 0; i < plan->n_layers; i++)
+        if (strcmp(plan->layers[i].digest + 7, hex) == 0) {
+            *counted = true;
+            return (int)i;
+        }
+    *counted = strcmp(plan->manifest_digest + 7, hex) == 0 || strcmp(plan->config->digest + 7, hex) == 0;
+    return *counted ? -1 : -2;
+}
+
+void kk_pull_scan(int fd, const struct kk_pull_plan *plan, struct kk_pull_scan *scan, struct kk_pull_at *at)
+{
+    struct stat st;
+    uint64_t size = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+    at->layer = scan->last_layer;
+    at->done = at->size = 0;
+    uint64_t in_progress = 0;
+    for (;;) {
+        unsigned char h[PULL_TAR_BLOCK];
+        if (scan->off + PULL_TAR_BLOCK > size ||
+            pread(fd, h, sizeof(h), (off_t)scan->off) != (ssize_t)sizeof(h) || h[0] == '\0')
+            break;
+        uint64_t len = pull_tar_size(h + 124);
+        bool counted;
+        int which = pull_member(plan, h, &counted);
+        uint64_t data = scan->off + PULL_TAR_BLOCK;
+        if (data + len > size) {
+            /* The member being written. */
+            if (counted)
+                in_progress = size - data;
+            if (which >= 0) {
+                at->layer = which;
+                at->done = size - data;
+                at->size = len;
+            }
+            break;
+        }
+        if (counted)
+            scan->done_before += len;
+        if (which >= 0)
+            scan->last_layer = at->layer = which;
+        scan->off = data + (len + PULL_TAR_BLOCK - 1) / PULL_TAR_BLOCK * PULL_TAR_BLOCK;
+    }
+    if (at->layer >= 0 && at->size == 0) /* the last layer seen is complete */
+        at->done = at->size = plan->layers[at->layer].size;
+    at->total_done = scan->done_before + in_progress;
+}
+
+/* Tell the progress callback where the fetch is; final: it has ended, everything is there. */
+static void pull_watch_report(struct pull_watch *w, bool final)
+{
+    struct kk_pull_at at;
+    kk_pull_scan(w->fd, w->plan, &w->scan, &at);
+    if (final)
+        at.total_done = w->plan->total;
+    w->progress->fn(w->progress->opaque, at.layer, at.done, at.size, at.total_done, w->plan->total);
+}
+
+static void *pull_watch_main(void *arg)
+{
+    struct pull_watch *w = arg;
+    pthread_mutex_lock(&w->lock);
+    while (!w->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += PULL_POLL_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&w->cond, &w->lock, &ts);
+        if (!w->stop)
+            pull_watch_report(w, false);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+/* ---- the steps ---------------------------------------------------------------------------------- */
+
+/* An unlinked file for the tarball: in <run path>/cache (0700, the daemon's own), else /var/tmp. */
+static int pull_tmpfile(struct kk_ctl *ctl, struct kk_err *err)
+{
+    char dir[sizeof(ctl->cfg.run_path) + 16];
+    if (kk_snprintf(dir, sizeof(dir), err, "pull cache directory", "%s/cache", ctl->cfg.run_path) < 0)
+        return -1;
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        kk_warn("creating %s (pulls use %s instead): %s", dir, PULL_FALLBACK_DIR, strerror(errno));
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        return fd;
+    int e = errno;
+    fd = open(PULL_FALLBACK_DIR, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        return fd;
+    return kk_error(err, KK_ERR_INTERNAL, e, "creating an unlinked file for the image in %s (and %s)", dir,
+                    PULL_FALLBACK_DIR);
+}
+
+/* The plan from kuke-fetchd's description, and the digests to skip (held). */
+struct pull_state {
+    struct kk_pull_blob config;
+    struct kk_pull_blob *layers;
+    size_t n_layers;
+    const char *skip[KK_FETCHD_LAYERS_MAX + 1];
+    size_t n_skip;
+    uint64_t manifest_size;
+    struct kk_pull_plan plan;
+};
+
+static void pull_skip(struct pull_state *ps);
+
+static int pull_desc(const Kukeon__Ipc__Fetchd__Descriptor *d, struct kk_pull_blob *b, const char *what,
+                     struct kk_err *err)
+{
+    if (d == NULL || !kk_imageref_digest_valid(d->digest))
+        return kk_error(err, KK_ERR_INTERNAL, 0, "kuke-fetchd described the %s without a valid digest", what);
+    kk_strlcpy(b->digest, d->digest, sizeof(b->digest));
+    b->size = d->size;
+    b->held = false;
+    return 0;
+}
+
+static int pull_plan(struct kk_ctl *ctl, const char *realm, const Kukeon__Ipc__Fetchd__Resolved *r,
+                     struct pull_state *ps, struct kk_err *err)
+{
+    if (r->n_layers == 0 || r->n_layers > KK_FETCHD_LAYERS_MAX)
+        return kk_error(err, KK_ERR_INVALID, 0, "the image has %zu layers (1 to %u are pulled)", r->n_layers,
+                        KK_FETCHD_LAYERS_MAX);
+    struct kk_pull_blob manifest;
+    if (pull_desc(r->manifest, &manifest, "manifest", err) < 0 ||
+        pull_desc(r->config, &ps->config, "config", err) < 0)
+        return -1;
+    ps->layers = calloc(r->n_layers, sizeof(*ps->layers));
+    if (ps->layers == NULL)
+        return kk_error(err, KK_ERR_INTERNAL, ENOMEM, "planning the pull");
+    ps->n_layers = r->n_layers;
+    const char *ask[KK_FETCHD_LAYERS_MAX + 1];
+    ask[0] = ps->config.digest;
+    for (size_t i = 0; i < r->n_layers; i++) {
+        if (pull_desc(r->layers[i], &ps->layers[i], "layer", err) < 0)
+            return -1;
+        ask[i + 1] = ps->layers[i].digest;
+    }
+    int sock = kk_ctl_helper(ctl, KK_CTL_CTRD, err);
+    if (sock < 0)
+        return -1;
+    Kukeon__Ipc__Ctrd__ContentHeldReply *h = NULL;
+    if (kk_ctrd_content_held(sock, realm, ask, r->n_layers + 1, &h, err) < 0)
+        return kk_error_wrap(err, "asking kuke-ctrd which blobs the realm holds");
+    /* A held blob is skipped only when containerd has it at the size the manifest says. */
+    for (size_t k = 0; k < h->n_held; k++) {
+        uint64_t size = k < h->n_sizes ? h->sizes[k] : UINT64_MAX;
+        struct kk_pull_blob *b = strcmp(h->held[k], ps->config.digest) == 0 ? &ps->config : NULL;
+        for (size_t i = 0; b == NULL && i < ps->n_layers; i++)
+            if (strcmp(h->held[k], ps->layers[i].digest) == 0)
+                b = &ps->layers[i];
+        if (b != NULL && b->size == size)
+            b->held = true;
+    }
+    protobuf_c_message_free_unpacked(&h->base, NULL);
+    ps->manifest_size = manifest.size;
+    pull_skip(ps);
+    ps->plan.name = r->name;
+    ps->plan.manifest_digest = r->manifest->digest;
+    ps->plan.config = &ps->config;
+    ps->plan.layers = ps->layers;
+    ps->plan.n_layers = ps->n_layers;
+    return 0;
+}
+
+/* The skip list and the bytes to fetch, from what is held. */
+static void pull_skip(struct pull_state *ps)
+{
+    ps->n_skip = 0;
+    ps->plan.total = ps->manifest_size;
+    if (ps->config.held)
+        ps->skip[ps->n_skip++] = ps->config.digest;
+    else
+        ps->plan.total += ps->config.size;
+    for (size_t i = 0; i < ps->n_layers; i++) {
+        bool dup = false; /* a layer listed twice is fetched once */
+        for (size_t j = 0; j < i && !dup; j++)
+            dup = strcmp(ps->layers[j].digest, ps->layers[i].digest) == 0;
+        if (ps->layers[i].held) {
+            if (!dup)
+                ps->skip[ps->n_skip++] = ps->layers[i].digest;
+        } else if (!dup) {
+            ps->plan.total += ps->layers[i].size;
+        }
+    }
+}
+
+/* FETCH into fd, with the progress thread watching the file when there is someone to tell. */
+static int pull_fetch(int sock, const kk_fetchd_source *src, struct pull_state *ps, int fd,
+                      const struct kk_pull_progress *progress, Kukeon__Ipc__Fetchd__FetchReply **reply,
+                      struct kk_err *err)
+{
+    struct pull_watch w = {.fd = fd, .plan = &ps->plan, .progress = progress, .scan = {.last_layer = -1}};
+    pthread_t thread;
+    bool watching = false;
+    if (progress != NULL && progress->fn != NULL) {
+        pthread_mutex_init(&w.lock, NULL);
+        pthread_cond_init(&w.cond, NULL);
+        watching = pthread_create(&thread, NULL, pull_watch_main, &w) == 0;
+        if (!watching)
+            kk_warn("pulling %s: no progress (cannot start its thread)", ps->plan.name);
+    }
+    int rc = kk_fetchd_fetch(sock, src, ps->plan.manifest_digest, ps->skip, ps->n_skip, fd, reply, err);
+    if (watching) {
+        pthread_mutex_lock(&w.lock);
+        w.stop = true;
+        pthread_cond_signal(&w.cond);
+        pthread_mutex_unlock(&w.lock);
+        pthread_join(thread, NULL);
+        if (rc == 0)
+            pull_watch_report(&w, true);
+    }
+    if (progress != NULL && progress->fn != NULL) {
+        pthread_mutex_destroy(&w.lock);
+        pthread_cond_destroy(&w.cond);
+    }
+    return rc;
+}
+
+int kk_ctl_image_pull_ex(struct kk_ctl *ctl, const char *realm, const char *ref,
+                         const struct kk_pull_progress *progress, struct kk_pull_result *res,
+                         struct kk_err *err)
+{
+    struct kk_imageref ir;
+    char canon[KK_IMAGEREF_STR_MAX];
+    if (kk_imageref_parse(ref, &ir, err) < 0 || kk_imageref_name(&ir, canon, sizeof(canon), err) < 0)
+        return kk_error_wrap(err, "pulling into realm \"%s\"", realm);
+    if (kk_imageref_internal(&ir))
+        return kk_error(err, KK_ERR_INVALID, 0,
+                        "image %s is under %s/, which Kukeon builds itself and never pulls: load it with "
+                        "`kuke image load <file.tar> --realm %s`",
+                        canon, KK_IMAGEREF_INTERNAL_DOMAIN, realm);
+    int fsock = kk_ctl_helper(ctl, KK_CTL_FETCHD, err);
+    if (fsock < 0)
+        return kk_error_wrap(err, "pulling image %s into realm \"%s\"", canon, realm);
+
+    struct kk_regcred cred;
+    memset(&cred, 0, sizeof(cred));
+    if (kk_ctl_regcred_lookup(ctl, realm, ir.domain, &cred, err) < 0)
+        return kk_error_wrap(err, "pulling image %s into realm \"%s\": the realm's registry credentials",
+                             canon, realm);
+    kk_fetchd_source src = KUKEON__IPC__FETCHD__SOURCE__INIT;
+    src.ref = canon;
+    if (cred.found) {
+        src.username = cred.username;
+        src.password = cred.password;
+        src.insecure_skip_tls_verify = cred.insecure_skip_tls_verify;
+    }
+
+    Kukeon__Ipc__Fetchd__Resolved *r = NULL;
+    Kukeon__Ipc__Fetchd__FetchReply *fr = NULL;
+    Kukeon__Ipc__Ctrd__ImageLoadReply *lr = NULL;
+    struct pull_state ps;
+    memset(&ps, 0, sizeof(ps));
+    int fd = -1, rc = -1;
+    kk_info("pulling %s into realm %s%s", canon, realm, cred.found ? " (with the realm's credentials)" : "");
+    if (kk_fetchd_resolve(fsock, &src, &r, err) < 0)
+        goto out;
+    if (pull_plan(ctl, realm, r, &ps, err) < 0)
+        goto out;
+    if (progress != NULL && progress->begin != NULL)
+        progress->begin(progress->opaque, &ps.plan);
+    for (int attempt = 0;; attempt++) {
+        if ((fd = pull_tmpfile(ctl, err)) < 0 || pull_fetch(fsock, &src, &ps, fd, progress, &fr, err) < 0)
+            goto out;
+        int csock = kk_ctl_helper(ctl, KK_CTL_CTRD, err);
+        if (csock < 0)
+            goto out;
+        if (kk_ctrd_image_load(csock, realm, r->name, fd, &lr, err) == 0)
+            break;
+        /* A blob the realm held when asked was gone before the load could lease it (an image removed
+         * meanwhile, and collected): fetch everything, once. */
+        if (attempt > 0 || ps.n_skip == 0 || err->kind != KK_ERR_INVALID ||
+            strstr(err->msg, "does not hold it") == NULL) {
+            kk_error_wrap(err, "loading what was fetched");
+            goto out;
+        }
+        kk_info("pulling %s into realm %s: %s; fetching every blob again", r->name, realm, err->msg);
+        ps.config.held = false;
+        for (size_t i = 0; i < ps.n_layers; i++)
+            ps.layers[i].held = false;
+        pull_skip(&ps);
+        close(fd);
+        fd = -1;
+        protobuf_c_message_free_unpacked(&fr->base, NULL);
+        fr = NULL;
+    }
+    if (res != NULL) {
+        kk_strlcpy(res->name, r->name, sizeof(res->name));
+        kk_strlcpy(res->digest, r->manifest->digest, sizeof(res->digest));
+        res->blobs_fetched = fr->blobs_fetched;
+        res->blobs_skipped = fr->blobs_skipped;
+        res->bytes_fetched = fr->bytes_fetched;
+    }
+    kk_info("pulled %s (%s) into realm %s: %u blob(s) fetched (%llu bytes), %u already held", r->name,
+            r->manifest->digest, realm, fr->blobs_fetched, (unsigned long long)fr->bytes_fetched,
+            fr->blobs_skipped);
+    rc = 0;
+out:
+    kk_regcred_wipe(&cred);
+    src.password = NULL;
+    if (rc < 0)
+        kk_error_wrap(err, "pulling image %s into realm \"%s\"", r != NULL ? r->name : canon, realm);
+    if (fd >= 0)
+        close(fd);
+    free(ps.layers);
+    if (r != NULL)
+        protobuf_c_message_free_unpacked(&r->base, NULL);
+    if (fr != NULL)
+        protobuf_c_message_free_unpacked(&fr->base, NULL);
+    if (lr != NULL)
+        protobuf_c_message_free_unpacked(&lr->base, NULL);
+    return rc;
+}
+
+int kk_ctl_image_pull(struct kk_ctl *ctl, const char *realm, const char *ref,
+                      const struct kk_pull_progress *progress, char *name_out, size_t name_size,
+                      struct kk_err *err)
+{
+    struct kk_pull_result res;
+    memset(&res, 0, sizeof(res));
+    if (kk_ctl_image_pull_ex(ctl, realm, ref, progress, &res, err) < 0)
+        return -1;
+    if (name_out != NULL && name_size > 0)
+        kk_strlcpy(name_out, res.name, name_size);
+    return 0;
+}

@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# Pulling images from registries end to end (docs/images.md), against Debian's docker-registry over TLS
+# with htpasswd auth and the fake registry (tests/lib/registry.sh), through a private kukeond and
+# in-process: kuke image pull with the realm's credentials (final line, get images, a second pull
+# fetches no blob, progress on a terminal); kuke run, create cell (in-process too) and apply pull a
+# missing image before creating the cell; wrong credentials, an unknown repository, a registry that is
+# down and a blob whose digest does not match each fail naming the image and leave no image record
+# and no lease; a pull failing in apply leaves the cell Failed with the registry's message; a
+# multi-platform index pulls the host's platform; kukeon.internal/ is never pulled.
+set -u
+. "$KUKEON_TOP/tests/lib/tap.sh"
+. "$KUKEON_TOP/tests/lib/kukeond.sh"
+. "$KUKEON_TOP/tests/lib/registry.sh"
+B=$BUILD
+KUKE="$B/bin/kuke"
+N=14
+tap_plan $N
+
+kd_need_root "pull"
+[ -n "${KUKEON_TEST_IMAGE:-}" ] || kd_skip_all "pull" "KUKEON_TEST_IMAGE is not set (the harness could not build busybox)"
+
+kd_env pull pul 10.253.0.0/16
+R1="${P}-pl1" # the credentials are right
+R2="${P}-pl2" # the password is wrong
+S=(--realm "$R1" --space sp --stack st)
+CTR=(ctr --address "$KUKEON_TEST_CONTAINERD_SOCKET")
+
+cleanup() {
+    kd_purge "$R1" "$R2"
+    kd_stop
+    kd_purge default kuke-system # after the stop: the daemon group lives in kuke-system's cgroup
+    reg_stop
+}
+trap cleanup EXIT
+
+reg_start || kd_skip_all "pull" "$REG_SKIP_REASON"
+reg_fake_start || kd_skip_all "pull" "$REG_SKIP_REASON"
+reg_push "$KUKEON_TEST_IMAGE" test/busybox:1 && reg_push "$KUKEON_TEST_IMAGE" test/busybox:2 \
+    || kd_skip_all "pull" "skopeo could not push the test image"
+IMG1="$REG_HOST/test/busybox:1"
+IMG2="$REG_HOST/test/busybox:2"
+
+# Nothing of a failed pull in the realm's namespace: no image record named like $2, no lease.
+nothing_left() { # realm name-fragment
+    local imgs leases
+    imgs=$("${CTR[@]}" -n "$1.kukeon.io" images ls -q 2>&1 | grep -F "$2")
+    leases=$("${CTR[@]}" -n "$1.kukeon.io" leases ls -q 2>&1)
+    [ -z "$imgs" ] && [ -z "$leases" ] || { echo "images: $imgs leases: $leases"; return 1; }
+}
+cred() { # realm server password
+    printf '%s' "$3" | "$KUKE" create registry-credential "$1" --username "$REG_USER" --password-stdin \
+        --server "$2" --insecure-skip-tls-verify "${D[@]}"
+}
+
+# --- setup: daemon, realms with credentials ------------------------------------------------------------
+out=$(out_of init --no-daemon "${D[@]}" "${I[@]}")
+ok=$(rc)
+out2=$(out_of daemon start "${D[@]}" --run-path "$T/opt" "${CONF[@]}")
+made=0
+for r in "$R1" "$R2"; do
+    "$KUKE" create realm "$r" "${D[@]}" >/dev/null 2>&1 || made=1
+done
+"$KUKE" create space sp --realm "$R1" "${D[@]}" >/dev/null 2>&1 && "$KUKE" create stack st --realm "$R1" --space sp "${D[@]}" >/dev/null 2>&1 || made=1
+c1=$(cred "$R1" "$REG_HOST" "$REG_PASS" 2>&1) && c2=$(cred "$R1" "$FREG_HOST" "$REG_PASS" 2>&1) \
+    && c3=$(cred "$R2" "$REG_HOST" "wrong-$REG_PASS" 2>&1) || made=1
+if [ "$ok" = 0 ] && [ "$(rc)" = 0 ] && [ $made = 0 ]; then
+    tap_ok "a private kukeond, two realms with registry credentials (one wrong), a registry holding busybox"
+else tap_fail "setup" "init: $out // daemon: $out2 // creds: ${c1:-} ${c2:-} ${c3:-} $(grep -hiE 'apply|signal|exit|died' "$T"/log/*.log | tail -8)"; fi
+
+# --- kuke image pull -------------------------------------------------------------------------------------
+out=$(out_of image pull "$IMG1" --realm "$R1" "${I[@]}")
+blobs1=$(reg_requests "/blobs/sha256:")
+listed=$("$KUKE" get images --realm "$R1" "${I[@]}" 2>&1)
+if [ "$(rc)" = 0 ] && echo "$out" | grep -qx "Pulled $IMG1 (sha256:[0-9a-f]\{64\}) into realm \"$R1\"" \
+    && [ "$(echo "$out" | wc -l)" = 1 ] && echo "$listed" | grep -q "^$IMG1  $R1  " && [ "$blobs1" -ge 2 ] \
+    && nothing_left "$R1" no-such-image >/dev/null; then
+    tap_ok "image pull REF --realm: one line when not a terminal, get images lists it, no lease left"
+else tap_fail "image pull" "rc=$(rc) out=$out listed=$listed blob GETs=$blobs1"; fi
+
+out=$(out_of image pull "$IMG1" --realm "$R1" "${I[@]}")
+blobs2=$(reg_requests "/blobs/sha256:")
+if [ "$(rc)" = 0 ] && echo "$out" | grep -q "^Pulled $IMG1 " && [ "$blobs2" = "$blobs1" ]; then
+    tap_ok "a second pull of the same image fetches no blob (the realm holds them: skipped)"
+else tap_fail "second pull" "rc=$(rc) out=$out blob GETs $blobs1 -> $blobs2"; fi
+
+# --- run and apply pull what is missing ------------------------------------------------------------------
+out=$(out_of run --rm --image "$IMG2" --name once --command 'echo pulled-ok' "${S[@]}" "${D[@]}" </dev/null)
+if [ "$(rc)" = 0 ] && echo "$out" | tr -d '\r' | grep -qx 'pulled-ok' \
+    && "$KUKE" get images --realm "$R1" "${I[@]}" 2>&1 | grep -q "^$IMG2 "; then
+    tap_ok "kuke run --rm --image REF (not in the realm) pulls it and prints pulled-ok"
+else tap_fail "run pulls" "rc=$(rc) out=$out"; fi
+
+# In-process (the controller in kuke, which starts kuke-fetchd itself): create cell pulls too.
+"$KUKE" image rm "$IMG2" --realm "$R1" "${I[@]}" >/dev/null 2>&1
+out=$(out_of create cell c2 "${S[@]}" --image "$IMG2" --command "sleep 60" "${I[@]}")
+if [ "$(rc)" = 0 ] && "$KUKE" get images --realm "$R1" "${I[@]}" 2>&1 | grep -q "^$IMG2 "; then
+    tap_ok "in-process create cell --image REF (not in the realm) pulls it"
+else tap_fail "in-process create cell pulls" "rc=$(rc) out=$out"; fi
+"$KUKE" delete cell c2 "${S[@]}" "${D[@]}" >/dev/null 2>&1
+
+"$KUKE" image rm "$IMG1" --realm "$R1" "${I[@]}" >/dev/null 2>&1
+cat >"$T/cell.yaml" <<Y
+apiVersion: v1beta1
+kind: Cell
+metadata:
+  name: web
+spec:
+  realmId: $R1
+  spaceId: sp
+  stackId: st
+  containers:
+    - id: app
+      image: $IMG1
+      command: sleep
+      args: ["600"]
+Y
+out=$(out_of apply -f "$T/cell.yaml" "${D[@]}")
+st=$("$KUKE" get cell web "${S[@]}" -o json "${D[@]}" 2>/dev/null | jq -r .status.state)
+if [ "$(rc)" = 0 ] && [ "$st" = Ready ] && "$KUKE" get images --realm "$R1" "${I[@]}" 2>&1 | grep -q "^$IMG1 " \
+    && grep -q "pulling $IMG1 into realm $R1" "$T/log/kukeond.log" 2>/dev/null; then
+    tap_ok "apply of a cell whose image is missing pulls it first (the daemon logs the pull); the cell is Ready"
+else tap_fail "apply pulls" "rc=$(rc) out=$out state=$st $(grep -h pull "$T"/log/*.log 2>/dev/null | tail -3)"; fi
+
+# --- failures: named, nothing half-stored ------------------------------------------------------------------
+out=$(out_of image pull "$IMG1" --realm "$R2" "${I[@]}")
+left=$(nothing_left "$R2" test/busybox)
+if [ "$(rc)" != 0 ] && echo "$out" | grep -qF "$IMG1" && echo "$out" | grep -qi "realm \"$R2\"" && [ -z "$left" ] \
+    && echo "$out" | grep -qiE 'credential|unauthori[sz]ed|authenticat|denied' \
+    && ! echo "$out" | grep -qF "$REG_PASS"; then
+    tap_ok "wrong credentials: refused naming the image and realm, no image record, no lease"
+else tap_fail "wrong credentials" "rc=$(rc) out=$out $left"; fi
+
+out=$(out_of image pull "$REG_HOST/test/nope:1" --realm "$R1" "${I[@]}")
+left=$(nothing_left "$R1" test/nope)
+if [ "$(rc)" != 0 ] && echo "$out" | grep -qF "$REG_HOST/test/nope:1" && [ -z "$left" ]; then
+    tap_ok "an unknown repository: an error naming the image, nothing stored"
+else tap_fail "unknown repository" "rc=$(rc) out=$out $left"; fi
+
+down="127.0.0.1:$(_reg_free_port)"
+out=$(out_of image pull "$down/test/busybox:1" --realm "$R1" "${I[@]}")
+left=$(nothing_left "$R1" "$down")
+if [ "$(rc)" != 0 ] && echo "$out" | grep -qF "$down/test/busybox:1" && [ -z "$left" ]; then
+    tap_ok "a registry that is down: an error naming the image, nothing stored"
+else tap_fail "registry down" "rc=$(rc) out=$out $left"; fi
+
+out=$(out_of image pull "$FREG_HOST/bad/busybox:1" --realm "$R1" "${I[@]}")
+left=$(nothing_left "$R1" bad/busybox)
+if [ "$(rc)" != 0 ] && echo "$out" | grep -qF "$FREG_HOST/bad/busybox:1" && echo "$out" | grep -qiE 'digest|not sha256:' \
+    && [ -z "$left" ]; then
+    tap_ok "a blob whose digest does not match: refused naming the image, nothing stored"
+else tap_fail "bad digest" "rc=$(rc) out=$out $left"; fi
+
+# On a terminal: one line per layer with its bytes, redrawn in place, then the total and the final line.
+script -qec "$(printf '%q ' "$KUKE" image pull "$FREG_HOST/plain/busybox:1" --realm "$R1" "${I[@]}")" /dev/null \
+    >"$T/tty.out" 2>&1
+out=$(tr -d '\r' <"$T/tty.out" | sed 's/\x1b\[[0-9]*[AK]//g')
+if echo "$out" | grep -q "^Pulling $FREG_HOST/plain/busybox:1$" \
+    && echo "$out" | grep -qE '^sha256:[0-9a-f]{8}…  [0-9.]+ MiB / [0-9.]+ MiB$' \
+    && echo "$out" | grep -qE '^total +[0-9.]+ [KM]iB / [0-9.]+ [KM]iB$' \
+    && [ "$(echo "$out" | tail -1)" = "$(echo "$out" | grep "^Pulled $FREG_HOST/plain/busybox:1 (sha256:")" ] \
+    && grep -q $'\x1b\\[[0-9]*A' "$T/tty.out"; then
+    tap_ok "on a terminal: per-layer progress (digest, MiB done / size) redrawn in place, then the Pulled line"
+else tap_fail "progress on a terminal" "$(cat -v "$T/tty.out" | head -20)"; fi
+
+out=$(out_of image pull "$FREG_HOST/multi/busybox:1" --realm "$R1" "${I[@]}")
+if [ "$(rc)" = 0 ] && echo "$out" | grep -q "^Pulled $FREG_HOST/multi/busybox:1 " \
+    && ! grep -qE 'arm64|riscv64' <(grep -F /blobs/ "$FREG_LOG"); then
+    tap_ok "a multi-platform index: the host's platform is pulled, the others' blobs never asked for"
+else tap_fail "multi-platform" "rc=$(rc) out=$out $(tail -5 "$FREG_LOG")"; fi
+
+out=$(out_of image pull kukeon.internal/kukepause:x --realm "$R1" "${I[@]}")
+if [ "$(rc)" != 0 ] && echo "$out" | grep -q "never pulls"; then
+    tap_ok "kukeon.internal/ images are never pulled"
+else tap_fail "kukeon.internal" "rc=$(rc) out=$out"; fi
+
+# --- a failing pull in apply: the cell is Failed with the registry's message -------------------------------
+sed -e "s/name: web/name: bad/" -e "s#image: .*#image: $REG_HOST/test/nope:1#" "$T/cell.yaml" >"$T/bad.yaml"
+out=$(out_of apply -f "$T/bad.yaml" "${D[@]}")
+doc=$("$KUKE" get cell bad "${S[@]}" -o json "${D[@]}" 2>/dev/null)
+if [ "$(rc)" != 0 ] && echo "$doc" | jq -e --arg i "$REG_HOST/test/nope:1" \
+    '.status.state == "Failed" and (.status.message | contains($i) and contains("pulling"))' >/dev/null 2>&1 \
+    && [ -z "$(nothing_left "$R1" test/nope)" ]; then
+    tap_ok "apply of a cell whose image cannot be pulled: the cell is Failed with the registry's message"
+else tap_fail "apply pull failure" "rc=$(rc) out=$out doc=$(echo "$doc" | jq -c .status 2>/dev/null)"; fi
