@@ -40,11 +40,32 @@ void kk_jsonrpc_request_free(struct kk_jsonrpc_request *req);
  * newline-terminated string, or NULL on allocation failure. */
 char *kk_jsonrpc_encode_response(json_t *id, json_t *result, const char *error);
 
+/* The start of a successful response whose result is written as text after it ('{"id":<id>,"result":'),
+ * and its end (',"error":null}' and the newline): with the result's compact text between them, the
+ * bytes kk_jsonrpc_encode_response makes of the same result. NULL on allocation failure. */
+char *kk_jsonrpc_response_head(json_t *id, size_t *len);
+#define KK_JSONRPC_RESPONSE_TAIL ",\"error\":null}\n"
+
 /* Client side: one call on a connected stream socket. args is borrowed. On success *result is a
  * new reference to the "result" member. A non-null "error" member becomes KK_ERR_UNKNOWN with its
  * text. timeout_ms bounds the whole exchange. */
 int kk_jsonrpc_call(int fd, const char *method, json_t *args, json_t **result, int timeout_ms,
                     struct kk_err *err);
+
+/* The same, decoding of the reply only the members under result that keep names (NULL-terminated
+ * paths of '/'-separated keys, "*" for every element of an array or member of an object:
+ * "Cells/ * /metadata/name" without the spaces); every other member is stepped over, unbuilt. keep NULL
+ * decodes everything. A caller that reads a few fields of a large reply (a table of cells) saves most of the
+ * decoding. */
+int kk_jsonrpc_call_some(int fd, const char *method, json_t *args, const char *const *keep, json_t **result,
+                         int timeout_ms, struct kk_err *err);
+
+/* Decode the JSON text buf (one value, whitespace around it) keeping only the members on the paths
+ * of keep (as above, from the top; a path names a whole subtree; the top value itself is always
+ * made, an empty object or array when nothing under it is kept). Values kept are what json_loadb
+ * would make of them; stepped-over ones are checked for balance and string syntax only. NULL and
+ * err on malformed input. */
+json_t *kk_json_load_some(const char *buf, size_t len, const char *const *keep, struct kk_err *err);
 
 /* Connect to a unix socket path; errors name the path and, on EACCES, say how to get access. */
 int kk_jsonrpc_dial(const char *path, struct kk_err *err);

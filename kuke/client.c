@@ -10,6 +10,7 @@
 #include "common/util.h"
 #include "ipc/jsonrpc.h"
 #include "kuke/inproc.h"
+#include "kukeond/ctl_list.h"
 
 int kuke_socket_path(const struct kuke_ctx *ctx, char *out, size_t size, struct kk_err *err)
 {
@@ -71,10 +72,20 @@ int kuke_call(const struct kuke_ctx *ctx, const char *method, json_t *args, json
 int kuke_api_call(const struct kuke_ctx *ctx, const char *method, json_t *args, json_t **reply,
                   struct kk_err *err)
 {
+    return kuke_api_call_some(ctx, method, args, NULL, reply, err);
+}
+
+int kuke_api_call_some(const struct kuke_ctx *ctx, const char *method, json_t *args, const char *const *keep,
+                       json_t **reply, struct kk_err *err)
+{
     *reply = NULL;
     json_t *res = NULL;
     if (kuke_inproc_wanted(ctx)) {
-        if (kuke_inproc_call(ctx, method, args, &res, err) < 0)
+        /* The same fields only, decoded from the stored documents (a table of a thousand cells). */
+        kk_ctl_list_keep(keep);
+        int rc = kuke_inproc_call(ctx, method, args, &res, err);
+        kk_ctl_list_keep(NULL);
+        if (rc < 0)
             return -1;
     } else {
         char sock[PATH_MAX];
@@ -85,7 +96,7 @@ int kuke_api_call(const struct kuke_ctx *ctx, const char *method, json_t *args, 
             return -1;
         char full[KK_JSONRPC_METHOD_MAX];
         if (kk_snprintf(full, sizeof(full), err, "method name", "KukeonV1.%s", method) < 0 ||
-            kk_jsonrpc_call(fd, full, args, &res, KUKE_API_TIMEOUT_MS, err) < 0)
+            kk_jsonrpc_call_some(fd, full, args, keep, &res, KUKE_API_TIMEOUT_MS, err) < 0)
             return -1;
     }
     if (!json_is_object(res)) {

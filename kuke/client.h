@@ -29,6 +29,14 @@ int kuke_call(const struct kuke_ctx *ctx, const char *method, json_t *args, json
 int kuke_api_call(const struct kuke_ctx *ctx, const char *method, json_t *args, json_t **reply,
                   struct kk_err *err);
 
+/* kuke_api_call that decodes, of a reply from kukeond, only the members on the paths of keep
+ * (NULL-terminated; ipc/jsonrpc.h kk_jsonrpc_call_some) — a table of a thousand cells needs a few
+ * fields of each. In-process, ListCells decodes only those fields of each stored document
+ * (kukeond/ctl_list.h kk_ctl_list_keep); a reply may hold more than was asked (the checks' fields,
+ * whole replies from other methods), never less. keep NULL is kuke_api_call. */
+int kuke_api_call_some(const struct kuke_ctx *ctx, const char *method, json_t *args, const char *const *keep,
+                       json_t **reply, struct kk_err *err);
+
 /* kuke_api_call that takes args (a new reference it releases); NULL args, as a failed json_pack
  * returns, is an out-of-memory error. */
 int kuke_api_call_take(const struct kuke_ctx *ctx, const char *method, json_t *args, json_t **reply,

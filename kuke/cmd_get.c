@@ -226,7 +226,14 @@ int kuke_cmd_get(struct kuke_ctx *ctx, struct kk_err *err)
         /* Containers come with their cells: the cell's status carries theirs. */
         const struct kuke_kind_info *lk = k->kind == KUKE_CONTAINER ? kuke_kind(KUKE_CELL) : k;
         snprintf(method, sizeof(method), "List%s", lk->plural);
-        int rc = kuke_api_call_take(ctx, method, args, &reply, err);
+        /* A table of cells reads a dozen fields of each document: only those are decoded. */
+        bool table = fmt == KUKE_OUT_TABLE || fmt == KUKE_OUT_WIDE;
+        int rc = args == NULL
+                     ? kk_error(err, KK_ERR_INTERNAL, 0, "out of memory")
+                     : kuke_api_call_some(ctx, method, args,
+                                          k->kind == KUKE_CELL && table ? kuke_cell_row_fields : NULL, &reply,
+                                          err);
+        json_decref(args);
         if (rc < 0)
             return -1;
         json_t *all = json_object_get(kuke_result(reply), lk->plural);

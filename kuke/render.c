@@ -199,6 +199,22 @@ static const char *str_or(const json_t *obj, const char *key, const char *def)
     return v != NULL && v[0] != '\0' ? v : def;
 }
 
+const char *const kuke_cell_row_fields[] = {
+    "Err",
+    "Cells/*/metadata/name",
+    "Cells/*/metadata/labels",
+    "Cells/*/spec/realmId",
+    "Cells/*/spec/spaceId",
+    "Cells/*/spec/stackId",
+    "Cells/*/status/state",
+    "Cells/*/status/outOfSync",
+    "Cells/*/status/outOfSyncReason",
+    "Cells/*/status/createdAt",
+    "Cells/*/status/containers/*/state",
+    "Cells/*/status/network/bridgeName",
+    NULL,
+};
+
 void kuke_cell_row(const json_t *cell, const struct timespec *now, struct kuke_row *row)
 {
     memset(row, 0, sizeof(*row));

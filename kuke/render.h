@@ -63,6 +63,11 @@ struct kuke_row {
  * the kukeon.io/config label, else "-"; CONTAINERS <ready>/<total> of status.containers; BRIDGE
  * status.network.bridgeName or "-"; DIVERGENCE status.outOfSyncReason or "-". */
 void kuke_cell_row(const json_t *cell, const struct timespec *now, struct kuke_row *row);
+/* Every member of a Cell document that kuke_cell_row and kuke_selector_match read, as paths under a
+ * ListCells reply (kuke_api_call_some): a table asks for these and nothing else. A field the row
+ * reads must be listed here, or the table through kukeond would differ from the one in-process
+ * (test_cli_cells compares them). NULL-terminated. */
+extern const char *const kuke_cell_row_fields[];
 /* A Container document's row (as kuke_container_doc builds it): RESTARTS status.restartCount, AGE
  * from status.startTime (else createdAt), IMAGE, EXIT the exit code once Exited or Error, else "-". */
 void kuke_container_row(const json_t *container, const struct timespec *now, struct kuke_row *row);

@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/config.h"
@@ -34,12 +35,16 @@
 #include "ipc/jsonrpc.h"
 #include "ipc/proto/helper.pb-c.h"
 #include "kukeond/controller.h"
+#include "kukeond/ctl_list.h"
 #include "kukeond/ctl_reconcile.h"
 #include "kukeond/kukeond.h"
 #include "security/sandbox.h"
 
 #define KD_MAX_CLIENTS 64
 #define KD_TRIM_AFTER_BYTES (256 * 1024)
+/* An API worker that served no request for this long lets go of the store's text cache (the texts
+ * ListCells is answered from, ~1.5 KiB a cell): an idle group holds what it held when fresh. */
+#define KD_CACHE_IDLE_MS (60 * 1000)
 #define KD_MAX_GROUPS  256
 /* Worker threads: enough that a slow write (a cell whose image is being unpacked) leaves room for
  * readers and DaemonStatus; writes queue on the writer lock anyway. */
@@ -75,10 +80,10 @@ struct kd_job {
 
 struct kd_api {
     struct kk_config cfg;
-    struct kk_ctl ctl; /* the controller, with the three helper sockets */
+    struct kk_ctl ctl; /* the controller, with the helper sockets */
     gid_t kukeon_gid;
     int listen_fd;
-    int helper_fd[3];
+    int helper_fd[KK_CTL_HELPERS];
     struct kd_client clients[KD_MAX_CLIENTS];
     /* The workers' queues: todo (main -> workers) and done (workers -> main, with SIGUSR1 to the
      * main thread, which ppoll unblocks atomically, so a wake-up is never lost and no descriptor
@@ -90,10 +95,21 @@ struct kd_api {
     /* Held by every writing method and by the reconcile loop around each cell it touches. */
     pthread_mutex_t writer;
     struct kk_reconcile *rec;
+    int64_t last_request_ms; /* monotonic; the main thread's, for the idle drop of the text cache */
 };
 
-static const char *const kd_helper_names[3] = {"kuke-cgd", "kuke-netd", "kuke-ctrd"};
-static const enum kk_role kd_helper_roles[3] = {KK_ROLE_CGD, KK_ROLE_NETD, KK_ROLE_CTRD};
+/* In the order of enum kk_ctl_helper, which is also the order of the descriptors (kukeond.h). */
+static const char *const kd_helper_names[KK_CTL_HELPERS] = {"kuke-cgd", "kuke-netd", "kuke-ctrd",
+                                                            "kuke-fetchd"};
+static const enum kk_role kd_helper_roles[KK_CTL_HELPERS] = {KK_ROLE_CGD, KK_ROLE_NETD, KK_ROLE_CTRD,
+                                                             KK_ROLE_FETCHD};
+
+static int64_t kd_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static volatile sig_atomic_t kd_api_stop;
 /* SIGUSR1 only interrupts ppoll; the loop then looks at the done queue. */
@@ -111,7 +127,8 @@ static void kd_api_on_term(int sig)
 /* The descriptors the supervisor promised must be there, and be what they should be. */
 static int kd_api_check_fds(struct kk_err *err)
 {
-    static const int socks[] = {KD_FD_REQUEST, KD_FD_API_CGD, KD_FD_API_NETD, KD_FD_API_CTRD};
+    static const int socks[] = {KD_FD_REQUEST, KD_FD_API_CGD, KD_FD_API_NETD, KD_FD_API_CTRD,
+                                KD_FD_API_FETCHD};
     for (size_t i = 0; i < KK_ARRAY_SIZE(socks); i++) {
         struct stat st;
         if (fstat(socks[i], &st) < 0 || !S_ISSOCK(st.st_mode))
@@ -150,12 +167,13 @@ static json_t *kd_method_daemon_status(struct kd_api *api, const struct kd_calle
     json_array_append_new(procs, json_pack("{s:s, s:I, s:I, s:I, s:s}", "Name", "kukeond-api", "Pid",
                                            (json_int_t)getpid(), "Uid", (json_int_t)getuid(), "Gid",
                                            (json_int_t)getgid(), "State", "serving"));
-    for (int h = 0; h < 3; h++) {
+    for (int h = 0; h < KK_CTL_HELPERS; h++) {
         Kukeon__Ipc__StatusRequest req = KUKEON__IPC__STATUS_REQUEST__INIT;
         ProtobufCMessage *reply = NULL;
         struct kk_err e = {0};
-        if (kk_ipc_call(api->helper_fd[h], KK_IPC_STATUS, &req.base, -1,
-                        &kukeon__ipc__status_reply__descriptor, &reply, &e) < 0) {
+        /* A helper busy with a long request (a pull, a task wait) is reported busy, not waited for. */
+        if (kk_ipc_call_try(api->helper_fd[h], KK_IPC_STATUS, &req.base, 500,
+                            &kukeon__ipc__status_reply__descriptor, &reply, &e) < 0) {
             json_array_append_new(procs, json_pack("{s:s, s:I, s:I, s:I, s:s}", "Name", kd_helper_names[h],
                                                    "Pid", (json_int_t)0, "Uid", (json_int_t)-1, "Gid",
                                                    (json_int_t)-1, "State", e.msg));
@@ -229,8 +247,8 @@ static void kd_client_flush(struct kd_client *c)
         c->out_off += (size_t)w;
     }
     free(c->out);
-    /* A large reply (a list of thousands of cells) leaves megabytes in the worker threads' malloc
-     * arenas; give them back, so the idle group stays small after a big request. */
+    /* A large request (a list read from disk, a large apply) leaves megabytes free in the malloc
+     * heap; give them back, so the idle group stays small after a big request. */
     if (c->out_len > KD_TRIM_AFTER_BYTES)
         malloc_trim(0);
     c->out = NULL;
@@ -278,6 +296,27 @@ static void kd_accept(struct kd_api *api)
     }
 }
 
+/* ListCells, the largest reply there is, written as text: the store keeps each document's compact
+ * text ready (kk_store_get_text), so a list of a thousand cells is neither read, parsed nor
+ * printed again. The bytes are those kd_run_request's generic way makes. NULL: take that way (it
+ * also makes the error replies). */
+static char *kd_list_cells_line(struct kd_api *api, struct kk_jsonrpc_request *req)
+{
+    struct kk_store_text out = {0};
+    size_t hlen = 0;
+    char *head = kk_jsonrpc_response_head(req->id, &hlen);
+    static const char tail[] = KK_JSONRPC_RESPONSE_TAIL;
+    if (head == NULL || kk_store_text_append(&out, head, hlen) < 0 ||
+        kk_ctl_list_cells_text(&api->ctl, req->params, &out) < 0 ||
+        kk_store_text_append(&out, tail, sizeof(tail) - 1) < 0) {
+        free(head);
+        free(out.data);
+        return NULL;
+    }
+    free(head);
+    return out.data;
+}
+
 /* Run one admitted request (a worker thread, or the main thread for Ping). The reply line is
  * malloc'd; NULL means memory ran out. */
 static char *kd_run_request(struct kd_api *api, const struct kd_caller *caller,
@@ -293,6 +332,11 @@ static char *kd_run_request(struct kd_api *api, const struct kd_caller *caller,
         }
     }
     static const char prefix[] = "KukeonV1.";
+    if (!found && strcmp(req->method, "KukeonV1.ListCells") == 0) {
+        char *line = kd_list_cells_line(api, req);
+        if (line != NULL)
+            return line;
+    }
     if (!found && strncmp(req->method, prefix, sizeof(prefix) - 1) == 0 &&
         kk_ctl_has_method(req->method + sizeof(prefix) - 1)) {
         const char *m = req->method + sizeof(prefix) - 1;
@@ -375,6 +419,7 @@ static void kd_serve_request(struct kd_api *api, struct kd_client *c, const char
         return;
     }
     kk_info("call %s uid=%u gid=%u pid=%d", method_esc, (unsigned)c->uid, (unsigned)c->gid, (int)c->pid);
+    api->last_request_ms = kd_now_ms();
     struct kd_caller caller = {c->uid, c->gid, c->pid};
     /* Ping is answered here, never queued: it says the daemon is alive, whatever runs. */
     if (strcmp(req.method, "KukeonV1.Ping") == 0) {
@@ -501,6 +546,23 @@ static void kd_collect(struct kd_api *api)
     }
 }
 
+/* The wait until the text cache is dropped for idleness (NULL: nothing to drop), dropping it when
+ * that time has come. */
+static struct timespec *kd_cache_idle(struct kd_api *api, struct timespec *left)
+{
+    if (kk_store_text_cache_count(NULL) == 0)
+        return NULL;
+    int64_t ms = api->last_request_ms + KD_CACHE_IDLE_MS - kd_now_ms();
+    if (ms <= 0) {
+        kk_store_text_cache_clear();
+        malloc_trim(0);
+        return NULL;
+    }
+    left->tv_sec = ms / 1000;
+    left->tv_nsec = (ms % 1000) * 1000000;
+    return left;
+}
+
 static int kd_api_loop(struct kd_api *api)
 {
     /* SIGUSR1 (a worker's answer is ready), SIGTERM and SIGINT stay blocked except inside ppoll. */
@@ -511,13 +573,13 @@ static int kd_api_loop(struct kd_api *api)
     sigdelset(&wait_mask, SIGINT);
     while (!kd_api_stop) {
         kd_collect(api);
-        struct pollfd pfd[1 + 3 + KD_MAX_CLIENTS];
-        int idx[1 + 3 + KD_MAX_CLIENTS];
+        struct pollfd pfd[1 + KK_CTL_HELPERS + KD_MAX_CLIENTS];
+        int idx[1 + KK_CTL_HELPERS + KD_MAX_CLIENTS];
         int n = 0;
         pfd[n] = (struct pollfd){.fd = api->listen_fd, .events = POLLIN};
         idx[n++] = -1;
         /* A helper socket that hangs up means the group is going down: follow it. */
-        for (int h = 0; h < 3; h++) {
+        for (int h = 0; h < KK_CTL_HELPERS; h++) {
             pfd[n] = (struct pollfd){.fd = api->helper_fd[h], .events = 0};
             idx[n++] = -2 - h;
         }
@@ -532,7 +594,8 @@ static int kd_api_loop(struct kd_api *api)
                                                        (c->out != NULL ? POLLOUT : 0))};
             idx[n++] = i;
         }
-        if (ppoll(pfd, (nfds_t)n, NULL, &wait_mask) < 0) {
+        struct timespec idle_left, *timeout = kd_cache_idle(api, &idle_left);
+        if (ppoll(pfd, (nfds_t)n, timeout, &wait_mask) < 0) {
             if (errno == EINTR)
                 continue;
             kk_errorf("ppoll: %s", strerror(errno));
@@ -604,12 +667,20 @@ static void kd_writer_unlock(void *arg)
 int kukeond_api_main(void)
 {
     kk_log_init("kukeond-api", KK_LOG_INFO);
+    /* Memory, for a small idle footprint after large lists: one malloc arena for every thread (a
+     * worker thread's own arena keeps what its last request left, four times over; requests here
+     * are short, contention is not the cost), and replies above 128 KiB in their own mappings,
+     * returned when freed (glibc would otherwise raise that threshold after the first large free,
+     * and keep later large replies in the heap). */
+    mallopt(M_ARENA_MAX, 1);
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     /* Static: the workers and the reconcile thread hold it until the process ends. */
-    static struct kd_api api = {.listen_fd = KD_FD_REQUEST,
-                                .helper_fd = {KD_FD_API_CGD, KD_FD_API_NETD, KD_FD_API_CTRD},
-                                .qlock = PTHREAD_MUTEX_INITIALIZER,
-                                .qcond = PTHREAD_COND_INITIALIZER,
-                                .writer = PTHREAD_MUTEX_INITIALIZER};
+    static struct kd_api api = {
+        .listen_fd = KD_FD_REQUEST,
+        .helper_fd = {KD_FD_API_CGD, KD_FD_API_NETD, KD_FD_API_CTRD, KD_FD_API_FETCHD},
+        .qlock = PTHREAD_MUTEX_INITIALIZER,
+        .qcond = PTHREAD_COND_INITIALIZER,
+        .writer = PTHREAD_MUTEX_INITIALIZER};
     for (int i = 0; i < KD_MAX_CLIENTS; i++)
         api.clients[i].fd = -1;
     struct kk_err err = {0};
@@ -622,7 +693,7 @@ int kukeond_api_main(void)
         kk_errorf("%s", err.msg);
         return 1;
     }
-    for (int h = 0; h < 3; h++)
+    for (int h = 0; h < KK_CTL_HELPERS; h++)
         api.ctl.sock[h] = api.helper_fd[h];
 
     /* Acquire everything before the sandbox: the account lookups read /etc/passwd and /etc/group. */
@@ -637,7 +708,7 @@ int kukeond_api_main(void)
     } else {
         api.kukeon_gid = gid;
     }
-    for (int h = 0; h < 3; h++) {
+    for (int h = 0; h < KK_CTL_HELPERS; h++) {
         char name[64];
         if (kk_ipc_hello(api.helper_fd[h], kk_role_name(KK_ROLE_API), name, sizeof(name), &err) < 0) {
             kk_errorf("HELLO to %s failed: %s", kd_helper_names[h], err.msg);

@@ -10,6 +10,7 @@
 #include "ipc/cgd_client.h"
 #include "ipc/ctrd_client.h"
 #include "kukeond/ctl_cell.h"
+#include "kukeond/ctl_list.h"
 
 /* The request's Doc, which must be a Cell (or kind) when it says. */
 static const json_t *cell_arg_doc(struct ctl_op *op, const json_t *args, const char *kind,
@@ -105,18 +106,19 @@ static json_t *cell_scope(struct ctl_op *op, const struct ctl_names *n, bool top
     return ctl_children(op, n, &names, err) < 0 ? NULL : names;
 }
 
-/* Every cell document under the scope (each "" = all), sorted by place. */
-static json_t *cell_list_docs(struct ctl_op *op, const char *realm, const char *space, const char *stack,
-                              const char *cell, struct kk_err *err)
+typedef int (*cell_fn)(struct ctl_op *op, const struct ctl_names *n, void *ctx, struct kk_err *err);
+
+/* Call fn for every cell under the scope (each "" = all), sorted by place; or, with stack_fn, call
+ * that once for every stack instead (n names the stack). A scope that cannot be listed is left out
+ * (as if empty); a callback's -1 ends the walk with its error. */
+static int cell_walk_stacks(struct ctl_op *op, const char *realm, const char *space, const char *stack,
+                            const char *cell, cell_fn fn, cell_fn stack_fn, void *ctx, struct kk_err *err)
 {
-    json_t *out = json_array();
     struct ctl_names n = {.depth = KK_KIND_REALM};
     json_t *realms = cell_scope(op, &n, true, realm, err);
-    if (realms == NULL || out == NULL) {
-        json_decref(out);
-        json_decref(realms);
-        return NULL;
-    }
+    if (realms == NULL)
+        return -1;
+    int rc = 0;
     size_t i, j, k, m;
     json_t *r, *s, *t, *c;
     json_array_foreach(realms, i, r)
@@ -133,20 +135,19 @@ static json_t *cell_list_docs(struct ctl_op *op, const char *realm, const char *
             {
                 n.depth = KK_KIND_STACK;
                 snprintf(n.stack, sizeof(n.stack), "%s", json_string_value(t));
+                if (stack_fn != NULL) {
+                    if (rc == 0 && stack_fn(op, &n, ctx, err) < 0)
+                        rc = -1;
+                    continue;
+                }
                 json_t *cells = cell_scope(op, &n, false, cell, err);
                 json_array_foreach(cells, m, c)
                 {
                     struct ctl_names cn = n;
                     cn.depth = KK_KIND_CELL;
                     snprintf(cn.cell, sizeof(cn.cell), "%s", json_string_value(c));
-                    json_t *doc = NULL;
-                    struct kk_err e = {0};
-                    if (ctl_doc_get(op, &cn, &doc, NULL, &e) < 0) {
-                        kk_warn("listing: skipping cell %s: %s", cn.cell, e.msg);
-                        continue;
-                    }
-                    if (doc != NULL)
-                        json_array_append_new(out, doc);
+                    if (rc == 0 && fn(op, &cn, ctx, err) < 0)
+                        rc = -1;
                 }
                 json_decref(cells);
             }
@@ -155,8 +156,74 @@ static json_t *cell_list_docs(struct ctl_op *op, const char *realm, const char *
         json_decref(spaces);
     }
     json_decref(realms);
-    kk_err_clear(err);
-    return out;
+    if (rc == 0)
+        kk_err_clear(err);
+    return rc;
+}
+
+static int cell_walk(struct ctl_op *op, const char *realm, const char *space, const char *stack,
+                     const char *cell, cell_fn fn, void *ctx, struct kk_err *err)
+{
+    return cell_walk_stacks(op, realm, space, stack, cell, fn, NULL, ctx, err);
+}
+
+/* What a caller in this process said it reads of ListCells' documents (kk_ctl_list_keep), as
+ * paths under the reply; NULL: everything. Per thread: set around one call. */
+static __thread const char *const *list_keep;
+
+void kk_ctl_list_keep(const char *const *keep)
+{
+    list_keep = keep;
+}
+
+struct cell_docs {
+    json_t *out;
+    const char *const *keep; /* paths in a document, or NULL: whole documents */
+};
+
+static int cell_doc_append(struct ctl_op *op, const struct ctl_names *cn, void *ctx, struct kk_err *err)
+{
+    (void)err;
+    struct cell_docs *d = ctx;
+    json_t *doc = NULL;
+    struct kk_err e = {0};
+    int rc;
+    if (d->keep == NULL) {
+        rc = ctl_doc_get(op, cn, &doc, NULL, &e);
+    } else {
+        struct kk_derive_names dn = ctl_dnames(cn);
+        rc = kk_store_get_some(&op->ctl->store, &dn, d->keep, &doc, &e);
+    }
+    if (rc < 0) {
+        kk_warn("listing: skipping cell %s: %s", cn->cell, e.msg);
+        return 0;
+    }
+    if (doc != NULL)
+        json_array_append_new(d->out, doc);
+    return 0;
+}
+
+/* Every cell document under the scope (each "" = all), sorted by place; keep (optional): only
+ * those members of each (kk_store_get_some). */
+static json_t *cell_list_docs_some(struct ctl_op *op, const char *realm, const char *space, const char *stack,
+                                   const char *cell, const char *const *keep, struct kk_err *err)
+{
+    struct cell_docs d = {.out = json_array(), .keep = keep};
+    if (d.out == NULL) {
+        kk_error(err, KK_ERR_INTERNAL, 0, "out of memory");
+        return NULL;
+    }
+    if (cell_walk(op, realm, space, stack, cell, cell_doc_append, &d, err) < 0) {
+        json_decref(d.out);
+        return NULL;
+    }
+    return d.out;
+}
+
+static json_t *cell_list_docs(struct ctl_op *op, const char *realm, const char *space, const char *stack,
+                              const char *cell, struct kk_err *err)
+{
+    return cell_list_docs_some(op, realm, space, stack, cell, NULL, err);
 }
 
 static json_t *m_list_cells(struct ctl_op *op, const json_t *args, const char **member, struct kk_err *err)
@@ -167,7 +234,56 @@ static json_t *m_list_cells(struct ctl_op *op, const json_t *args, const char **
         ctl_arg_name(op, args, "SpaceName", KK_NAME_SPACE, space, err) < 0 ||
         ctl_arg_name(op, args, "StackName", KK_NAME_STACK, stack, err) < 0)
         return NULL;
-    return cell_list_docs(op, realm, space, stack, "", err);
+    /* A caller that reads a few fields: "Cells/ * /<path>" of the reply is <path> of a document. */
+    static const char prefix[] = "Cells/*/";
+    const char *keep[33];
+    size_t n = 0;
+    for (const char *const *k = list_keep; k != NULL && *k != NULL && n < 32; k++)
+        if (strncmp(*k, prefix, sizeof(prefix) - 1) == 0)
+            keep[n++] = *k + sizeof(prefix) - 1;
+    keep[n] = NULL;
+    return cell_list_docs_some(op, realm, space, stack, "", list_keep != NULL ? keep : NULL, err);
+}
+
+/* ListCells as text (see ctl_list.h): each stack's documents as the store's cache of texts has
+ * them, the same bytes json_dumps makes of the reply kk_ctl_call builds. */
+struct cell_text {
+    struct kk_store_text *out;
+    size_t n;
+};
+
+static int cell_text_stack(struct ctl_op *op, const struct ctl_names *n, void *ctx, struct kk_err *err)
+{
+    struct cell_text *t = ctx;
+    struct kk_derive_names dn = ctl_dnames(n);
+    struct kk_err e = {0};
+    if (kk_store_list_texts(&op->ctl->store, &dn, t->out, &t->n, &e) == 0)
+        return 0;
+    if (e.kind == KK_ERR_NOT_FOUND)
+        return 0; /* gone meanwhile: as ctl_children, an empty stack */
+    /* Out of memory, or a directory that cannot be read: the generic way says what. */
+    return kk_error(err, e.kind, 0, "%s", e.msg);
+}
+
+int kk_ctl_list_cells_text(struct kk_ctl *ctl, const json_t *args, struct kk_store_text *out)
+{
+    struct ctl_op op = {.ctl = ctl, .kind = CTL_KIND_UNKNOWN};
+    struct kk_err err = {0};
+    char realm[KK_NAME_SIZE], space[KK_NAME_SIZE], stack[KK_NAME_SIZE];
+    /* Anything but a plain listing (a bad argument, a store not ready) takes kk_ctl_call's way,
+     * which makes its error reply. */
+    if (!json_is_object(args) || kk_store_instance(&ctl->store, false, &err) < 0 ||
+        ctl_arg_name(&op, args, "RealmName", KK_NAME_REALM, realm, &err) < 0 ||
+        ctl_arg_name(&op, args, "SpaceName", KK_NAME_SPACE, space, &err) < 0 ||
+        ctl_arg_name(&op, args, "StackName", KK_NAME_STACK, stack, &err) < 0)
+        return -1;
+    struct cell_text t = {.out = out, .n = 0};
+    static const char head[] = "{\"Cells\":[", tail[] = "],\"Err\":null}";
+    if (kk_store_text_append(out, head, sizeof(head) - 1) < 0 ||
+        cell_walk_stacks(&op, realm, space, stack, "", NULL, cell_text_stack, &t, &err) < 0 ||
+        kk_store_text_append(out, tail, sizeof(tail) - 1) < 0)
+        return -1;
+    return 0;
 }
 
 /* A Container document for embedded container c of cell doc: its spec, its status entry. */

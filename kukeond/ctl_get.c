@@ -12,6 +12,7 @@
 #include "ipc/cgd_client.h"
 #include "ipc/ctrd_client.h"
 #include "kukeond/controller_internal.h"
+#include "kukeond/regcred.h"
 
 /* A probe that cannot be answered (a helper down) says "no" and is logged: get still shows what the
  * store holds. */
@@ -70,6 +71,8 @@ json_t *ctl_get(struct ctl_op *op, const struct ctl_layer *L, const json_t *in, 
     if (rc < 0)
         return NULL;
     bool exists = rc == 1;
+    if (L->kind == KK_KIND_REALM)
+        kk_regcred_redact(doc);
     if (!exists) {
         /* The reference answers the request's own document beside MetadataExists false. */
         struct kk_derive_names dn = ctl_dnames(&n);

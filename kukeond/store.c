@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "common/log.h"
 #include "common/names.h"
 #include "common/util.h"
+#include "ipc/jsonrpc.h"
 #include "kukeond/doc.h"
 #include "kukeond/manifest.h"
 
@@ -188,8 +190,18 @@ static int stat_at(int dirfd, const char *name, struct stat *st)
 }
 
 /* Read a whole regular file of at most max bytes. 1 read, 0 absent, -1 error. */
+static int read_file_stat_at(int dirfd, const char *name, const char *path, size_t max, unsigned char **out,
+                             size_t *len, struct stat *st_out, struct kk_err *err);
+
 static int read_file_at(int dirfd, const char *name, const char *path, size_t max, unsigned char **out,
                         size_t *len, struct kk_err *err)
+{
+    return read_file_stat_at(dirfd, name, path, max, out, len, NULL, err);
+}
+
+/* read_file_at, and what fstat said of the file read (st_out, optional). */
+static int read_file_stat_at(int dirfd, const char *name, const char *path, size_t max, unsigned char **out,
+                             size_t *len, struct stat *st_out, struct kk_err *err)
 {
     *out = NULL;
     *len = 0;
@@ -229,6 +241,8 @@ static int read_file_at(int dirfd, const char *name, const char *path, size_t ma
     }
     *out = KK_STEAL(buf);
     *len = n;
+    if (st_out != NULL)
+        *st_out = st;
     return 1;
 }
 
@@ -519,20 +533,46 @@ static int corrupt(const struct place *p, struct kk_err *err, const char *fmt, .
                       p->desc, p->file, why, kk_kind_str(p->kind));
 }
 
-/* Parse stored bytes and check they are the document this place should hold. */
-static json_t *parse_stored(const struct place *p, const unsigned char *bytes, size_t len, struct kk_err *err)
+/* The members a document is checked by (kind, and the names kk_doc_names reads). */
+static const char *const check_paths[] = {"kind", "metadata/name", "spec/realmId", "spec/spaceId",
+                                          "spec/stackId"};
+#define KEEP_MAX 32
+
+/* Parse stored bytes and check they are the document this place should hold. keep (optional):
+ * decode only those members (kk_json_load_some), and the ones the check reads. */
+static json_t *parse_stored_some(const struct place *p, const unsigned char *bytes, size_t len,
+                                 const char *const *keep, struct kk_err *err)
 {
     if (len == 0) {
         corrupt(p, err, "is empty");
         return NULL;
     }
-    json_error_t je;
-    json_t *doc = json_loadb((const char *)bytes, len, 0, &je);
-    if (doc == NULL) {
-        char text[4 * 80 + 8];
-        kk_log_escape(je.text, text, sizeof(text));
-        corrupt(p, err, "is not JSON (line %d, column %d: %s)", je.line, je.column, text);
-        return NULL;
+    json_t *doc;
+    if (keep == NULL) {
+        json_error_t je;
+        doc = json_loadb((const char *)bytes, len, 0, &je);
+        if (doc == NULL) {
+            char text[4 * 80 + 8];
+            kk_log_escape(je.text, text, sizeof(text));
+            corrupt(p, err, "is not JSON (line %d, column %d: %s)", je.line, je.column, text);
+            return NULL;
+        }
+    } else {
+        const char *paths[KEEP_MAX + 1];
+        size_t n = 0;
+        for (size_t i = 0; i < KK_ARRAY_SIZE(check_paths); i++)
+            paths[n++] = check_paths[i];
+        for (const char *const *k = keep; *k != NULL && n < KEEP_MAX; k++)
+            paths[n++] = *k;
+        paths[n] = NULL;
+        struct kk_err jerr = {0};
+        doc = kk_json_load_some((const char *)bytes, len, paths, &jerr);
+        if (doc == NULL) {
+            char text[4 * 80 + 8];
+            kk_log_escape(jerr.msg, text, sizeof(text));
+            corrupt(p, err, "is not JSON (%s)", text);
+            return NULL;
+        }
     }
     const char *why = NULL;
     enum kk_kind kind;
@@ -557,6 +597,11 @@ static json_t *parse_stored(const struct place *p, const unsigned char *bytes, s
         return NULL;
     }
     return doc;
+}
+
+static json_t *parse_stored(const struct place *p, const unsigned char *bytes, size_t len, struct kk_err *err)
+{
+    return parse_stored_some(p, bytes, len, NULL, err);
 }
 
 static void token_set(struct kk_store_token *tok, bool exists, int64_t generation, unsigned char *bytes,
@@ -587,16 +632,14 @@ static int check_token(const struct place *p, const struct kk_store_token *tok, 
     return 0;
 }
 
-int kk_store_get(const struct kk_store *s, const struct kk_derive_names *names, json_t **doc,
-                 struct kk_store_token *tok, struct kk_err *err)
+/* kk_store_get, and what fstat said of the file the document was read from (st, when found). */
+static int store_get(const struct kk_store *s, const struct place *p, const char *const *keep, json_t **doc,
+                     struct kk_store_token *tok, struct stat *st, struct kk_err *err)
 {
     *doc = NULL;
-    struct place p;
-    if (store_place(s, names, &p, err) < 0)
-        return -1;
     _cleanup_close_ int dfd = -1;
     _cleanup_close_ int lfd = -1;
-    int rc = lock_doc(s, &p, DOC_READ, &dfd, &lfd, err);
+    int rc = lock_doc(s, p, DOC_READ, &dfd, &lfd, err);
     if (rc <= 0) {
         if (rc == 0 && tok != NULL)
             token_set(tok, false, 0, NULL, 0);
@@ -604,13 +647,13 @@ int kk_store_get(const struct kk_store *s, const struct kk_derive_names *names, 
     }
     unsigned char *bytes;
     size_t len;
-    rc = read_file_at(dfd, META_FILE, p.file, KK_STORE_DOC_MAX, &bytes, &len, err);
+    rc = read_file_stat_at(dfd, META_FILE, p->file, KK_STORE_DOC_MAX, &bytes, &len, st, err);
     if (rc <= 0) {
         if (rc == 0 && tok != NULL)
             token_set(tok, false, 0, NULL, 0);
         return rc;
     }
-    json_t *d = parse_stored(&p, bytes, len, err);
+    json_t *d = parse_stored_some(p, bytes, len, keep, err);
     if (d == NULL) {
         free(bytes);
         return -1;
@@ -621,6 +664,264 @@ int kk_store_get(const struct kk_store *s, const struct kk_derive_names *names, 
         free(bytes);
     *doc = d;
     return 1;
+}
+
+int kk_store_get(const struct kk_store *s, const struct kk_derive_names *names, json_t **doc,
+                 struct kk_store_token *tok, struct kk_err *err)
+{
+    *doc = NULL;
+    struct place p;
+    if (store_place(s, names, &p, err) < 0)
+        return -1;
+    return store_get(s, &p, NULL, doc, tok, NULL, err);
+}
+
+int kk_store_get_some(const struct kk_store *s, const struct kk_derive_names *names, const char *const *keep,
+                      json_t **doc, struct kk_err *err)
+{
+    *doc = NULL;
+    struct place p;
+    if (store_place(s, names, &p, err) < 0)
+        return -1;
+    return store_get(s, &p, keep, doc, NULL, NULL, err);
+}
+
+/* ---- the text cache ---------------------------------------------------------------------------- */
+
+/* The compact text of documents already read, by path, with the identity of the file it was made
+ * from: device, inode, size, mtime and ctime. Every write of the store replaces the file (a new
+ * inode, renamed over the old one), and so does any other process writing the store (kuke
+ * in-process); an edit in place changes mtime and ctime. A file's identity can only come back
+ * unchanged if its inode number is reused and it is written within the same timestamp tick as the
+ * cached version — so a version is cached only once it is older than KK_STORE_CACHE_SETTLE_NS:
+ * any later write carries a later time. A version younger than that is read from disk every time.
+ * Shared by every thread (a mutex); bounded by KK_STORE_CACHE_MAX bytes, beyond which documents
+ * are read, not cached. */
+#define KK_STORE_CACHE_MAX       (16u * 1024 * 1024)
+#define KK_STORE_CACHE_SETTLE_NS (100000000LL)
+
+struct text_entry {
+    struct text_entry *next;
+    uint64_t hash;
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime, ctime;
+    size_t path_len, text_len;
+    char *text;   /* after path, in the same allocation */
+    char path[];  /* NUL-terminated */
+};
+
+static struct {
+    pthread_mutex_t lock;
+    struct text_entry **bucket;
+    size_t nbuckets, count, bytes;
+    size_t hits; /* for tests */
+} text_cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static uint64_t path_hash(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return h;
+}
+
+static bool same_file(const struct text_entry *e, const struct stat *st)
+{
+    return e->dev == st->st_dev && e->ino == st->st_ino && e->size == st->st_size &&
+           e->mtime.tv_sec == st->st_mtim.tv_sec && e->mtime.tv_nsec == st->st_mtim.tv_nsec &&
+           e->ctime.tv_sec == st->st_ctim.tv_sec && e->ctime.tv_nsec == st->st_ctim.tv_nsec;
+}
+
+/* Under the lock: the entry of path, and where its link is. */
+static struct text_entry **text_find(const char *path, size_t n, uint64_t h)
+{
+    if (text_cache.nbuckets == 0)
+        return NULL;
+    struct text_entry **link = &text_cache.bucket[h % text_cache.nbuckets];
+    for (; *link != NULL; link = &(*link)->next)
+        if ((*link)->hash == h && (*link)->path_len == n && memcmp((*link)->path, path, n) == 0)
+            return link;
+    return NULL;
+}
+
+static void text_unlink(struct text_entry **link)
+{
+    struct text_entry *e = *link;
+    *link = e->next;
+    text_cache.count--;
+    text_cache.bytes -= sizeof(*e) + e->path_len + e->text_len + 2;
+    free(e);
+}
+
+/* Forget path (a store write or delete through this process; stale entries elsewhere are caught by
+ * their identity anyway, this only frees memory early). */
+static void text_forget(const char *path)
+{
+    size_t n = strlen(path);
+    uint64_t h = path_hash(path, n);
+    pthread_mutex_lock(&text_cache.lock);
+    struct text_entry **link = text_find(path, n, h);
+    if (link != NULL)
+        text_unlink(link);
+    pthread_mutex_unlock(&text_cache.lock);
+}
+
+/* Append the cached text of path to out when st is the file it was made from. */
+static bool text_lookup(const char *path, const struct stat *st, struct kk_store_text *out, bool *nomem)
+{
+    size_t n = strlen(path);
+    uint64_t h = path_hash(path, n);
+    bool hit = false;
+    pthread_mutex_lock(&text_cache.lock);
+    struct text_entry **link = text_find(path, n, h);
+    if (link != NULL && same_file(*link, st)) {
+        hit = true;
+        text_cache.hits++;
+        if (kk_store_text_append(out, (*link)->text, (*link)->text_len) < 0)
+            *nomem = true;
+    } else if (link != NULL) {
+        text_unlink(link);
+    }
+    pthread_mutex_unlock(&text_cache.lock);
+    return hit;
+}
+
+static void text_insert(const char *path, const struct stat *st, const char *text, size_t text_len)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    const struct timespec *newest = st->st_ctim.tv_sec > st->st_mtim.tv_sec ||
+                                            (st->st_ctim.tv_sec == st->st_mtim.tv_sec &&
+                                             st->st_ctim.tv_nsec > st->st_mtim.tv_nsec)
+                                        ? &st->st_ctim
+                                        : &st->st_mtim;
+    int64_t age = ((int64_t)now.tv_sec - newest->tv_sec) * 1000000000LL + (now.tv_nsec - newest->tv_nsec);
+    if (age < KK_STORE_CACHE_SETTLE_NS)
+        return; /* written just now: a write in the same tick could look the same */
+    size_t n = strlen(path);
+    size_t size = sizeof(struct text_entry) + n + text_len + 2;
+    uint64_t h = path_hash(path, n);
+    pthread_mutex_lock(&text_cache.lock);
+    struct text_entry **link = text_find(path, n, h);
+    if (link != NULL)
+        text_unlink(link);
+    if (text_cache.bytes + size > KK_STORE_CACHE_MAX)
+        goto out;
+    if (text_cache.count >= text_cache.nbuckets) {
+        size_t nb = text_cache.nbuckets == 0 ? 256 : text_cache.nbuckets * 2;
+        struct text_entry **grown = calloc(nb, sizeof(*grown));
+        if (grown == NULL)
+            goto out;
+        for (size_t i = 0; i < text_cache.nbuckets; i++) {
+            struct text_entry *e = text_cache.bucket[i];
+            while (e != NULL) {
+                struct text_entry *next = e->next;
+                e->next = grown[e->hash % nb];
+                grown[e->hash % nb] = e;
+                e = next;
+            }
+        }
+        free(text_cache.bucket);
+        text_cache.bucket = grown;
+        text_cache.nbuckets = nb;
+    }
+    struct text_entry *e = malloc(size);
+    if (e == NULL)
+        goto out;
+    e->hash = h;
+    e->dev = st->st_dev;
+    e->ino = st->st_ino;
+    e->size = st->st_size;
+    e->mtime = st->st_mtim;
+    e->ctime = st->st_ctim;
+    e->path_len = n;
+    e->text_len = text_len;
+    memcpy(e->path, path, n + 1);
+    e->text = e->path + n + 1;
+    memcpy(e->text, text, text_len);
+    e->text[text_len] = '\0';
+    e->next = text_cache.bucket[h % text_cache.nbuckets];
+    text_cache.bucket[h % text_cache.nbuckets] = e;
+    text_cache.count++;
+    text_cache.bytes += size;
+out:
+    pthread_mutex_unlock(&text_cache.lock);
+}
+
+void kk_store_text_cache_clear(void)
+{
+    pthread_mutex_lock(&text_cache.lock);
+    for (size_t i = 0; i < text_cache.nbuckets; i++)
+        while (text_cache.bucket[i] != NULL)
+            text_unlink(&text_cache.bucket[i]);
+    free(text_cache.bucket);
+    text_cache.bucket = NULL;
+    text_cache.nbuckets = 0;
+    text_cache.hits = 0;
+    pthread_mutex_unlock(&text_cache.lock);
+}
+
+size_t kk_store_text_cache_count(size_t *hits)
+{
+    pthread_mutex_lock(&text_cache.lock);
+    size_t n = text_cache.count;
+    if (hits != NULL)
+        *hits = text_cache.hits;
+    pthread_mutex_unlock(&text_cache.lock);
+    return n;
+}
+
+int kk_store_text_append(struct kk_store_text *out, const char *data, size_t len)
+{
+    if (out->len + len + 1 > out->cap) {
+        size_t cap = out->cap == 0 ? 4096 : out->cap;
+        while (cap < out->len + len + 1)
+            cap *= 2;
+        char *grown = realloc(out->data, cap);
+        if (grown == NULL)
+            return -1;
+        out->data = grown;
+        out->cap = cap;
+    }
+    memcpy(out->data + out->len, data, len);
+    out->len += len;
+    out->data[out->len] = '\0';
+    return 0;
+}
+
+int kk_store_get_text(const struct kk_store *s, const struct kk_derive_names *names,
+                      struct kk_store_text *out, struct kk_err *err)
+{
+    struct place p;
+    if (store_place(s, names, &p, err) < 0)
+        return -1;
+    struct stat st;
+    if (fstatat(AT_FDCWD, p.file, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        if (errno != ENOENT && errno != ENOTDIR)
+            return kk_error(err, errno == EACCES ? KK_ERR_PERMISSION : KK_ERR_INTERNAL, errno, "checking %s",
+                            p.file);
+        text_forget(p.file);
+        return 0;
+    }
+    bool nomem = false;
+    if (S_ISREG(st.st_mode) && text_lookup(p.file, &st, out, &nomem))
+        return nomem ? kk_error(err, KK_ERR_INTERNAL, 0, "reading %s: out of memory", p.file) : 1;
+    /* Not cached, or another version: read it as kk_store_get does (locked, checked). */
+    json_t *doc = NULL;
+    int rc = store_get(s, &p, NULL, &doc, NULL, &st, err);
+    if (rc <= 0)
+        return rc;
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    if (text == NULL)
+        return kk_error(err, KK_ERR_INTERNAL, 0, "reading %s: out of memory", p.file);
+    size_t len = strlen(text);
+    text_insert(p.file, &st, text, len);
+    rc = kk_store_text_append(out, text, len);
+    free(text);
+    return rc < 0 ? kk_error(err, KK_ERR_INTERNAL, 0, "reading %s: out of memory", p.file) : 1;
 }
 
 /* Serialize and write a document under the lock already held; on success tok holds the bytes. */
@@ -791,6 +1092,7 @@ int kk_store_delete(const struct kk_store *s, const struct kk_derive_names *name
     if (unlinkat(dfd, META_LOCK, 0) < 0 && errno != ENOENT)
         kk_warn("could not remove %s.lock: %s", p.file, strerror(errno));
     close(lfd);
+    text_forget(p.file);
     _cleanup_close_ int pfd = open_dir(p.parent_dir);
     if (pfd >= 0) {
         if (unlinkat(pfd, p.leaf, AT_REMOVEDIR) == 0)
@@ -803,11 +1105,6 @@ int kk_store_delete(const struct kk_store *s, const struct kk_derive_names *name
 
 /* ---- listing --------------------------------------------------------------------------------- */
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 static bool is_reserved(const char *name)
 {
     for (size_t i = 0; i < KK_ARRAY_SIZE(reserved_dirs); i++)
@@ -816,15 +1113,34 @@ static bool is_reserved(const char *name)
     return false;
 }
 
-int kk_store_list(const struct kk_store *s, const struct kk_derive_names *parent, json_t **names_out,
-                  struct kk_err *err)
+/* One child as a scan of its parent's directory found it: its name and its metadata.json's stat. */
+struct child {
+    char *name;
+    struct stat st;
+};
+
+static int cmp_child(const void *a, const void *b)
 {
-    *names_out = NULL;
-    char dir[KK_DERIVE_PATH_SIZE];
+    return strcmp(((const struct child *)a)->name, ((const struct child *)b)->name);
+}
+
+static void children_free(struct child *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(c[i].name);
+    free(c);
+}
+
+/* The children of parent, sorted by name (see kk_store_list), and the directory they are in. */
+static int scan_children(const struct kk_store *s, const struct kk_derive_names *parent,
+                         char dir[KK_DERIVE_PATH_SIZE], struct child **out, size_t *nout, struct kk_err *err)
+{
+    *out = NULL;
+    *nout = 0;
     bool realms = parent == NULL || parent->realm == NULL || parent->realm[0] == '\0';
     struct place p;
     if (realms) {
-        if (kk_snprintf(dir, sizeof(dir), err, "data dir", "%s/" DATA_DIR, s->run_path) < 0)
+        if (kk_snprintf(dir, KK_DERIVE_PATH_SIZE, err, "data dir", "%s/" DATA_DIR, s->run_path) < 0)
             return -1;
     } else {
         if (store_place(s, parent, &p, err) < 0)
@@ -832,7 +1148,7 @@ int kk_store_list(const struct kk_store *s, const struct kk_derive_names *parent
         if (p.kind == KK_KIND_CELL)
             return kk_error(err, KK_ERR_INVALID, 0,
                             "the containers of %s are in its document, not in directories", p.desc);
-        memcpy(dir, p.d.metadata_dir, sizeof(dir));
+        memcpy(dir, p.d.metadata_dir, KK_DERIVE_PATH_SIZE);
     }
     int fd = open_dir(dir);
     struct stat st;
@@ -844,9 +1160,7 @@ int kk_store_list(const struct kk_store *s, const struct kk_derive_names *parent
     if (fd < 0) {
         if (errno == ENOENT || errno == ENOTDIR) {
             if (realms)
-                return (*names_out = json_array()) != NULL
-                           ? 0
-                           : kk_error(err, KK_ERR_INTERNAL, 0, "out of memory");
+                return 0;
             return kk_error(err, KK_ERR_NOT_FOUND, 0, "%s not found", p.desc);
         }
         return kk_error(err, errno == EACCES ? KK_ERR_PERMISSION : KK_ERR_INTERNAL, errno, "listing %s", dir);
@@ -857,7 +1171,7 @@ int kk_store_list(const struct kk_store *s, const struct kk_derive_names *parent
         return kk_error(err, KK_ERR_INTERNAL, errno, "listing %s", dir);
     }
     size_t n = 0, cap = 0;
-    char **found = NULL;
+    struct child *found = NULL;
     int rc = 0;
     struct dirent *e;
     errno = 0;
@@ -885,7 +1199,7 @@ int kk_store_list(const struct kk_store *s, const struct kk_derive_names *parent
         }
         if (n == cap) {
             size_t ncap = cap == 0 ? 16 : cap * 2;
-            char **grown = realloc(found, ncap * sizeof(*found));
+            struct child *grown = realloc(found, ncap * sizeof(*found));
             if (grown == NULL) {
                 rc = kk_error(err, KK_ERR_INTERNAL, 0, "listing %s: out of memory", dir);
                 break;
@@ -893,29 +1207,102 @@ int kk_store_list(const struct kk_store *s, const struct kk_derive_names *parent
             found = grown;
             cap = ncap;
         }
-        if ((found[n] = strdup(name)) == NULL)
+        if ((found[n].name = strdup(name)) == NULL) {
             rc = kk_error(err, KK_ERR_INTERNAL, 0, "listing %s: out of memory", dir);
-        else
+        } else {
+            found[n].st = st;
             n++;
+        }
     }
     closedir(d);
-    json_t *arr = rc == 0 ? json_array() : NULL;
-    if (rc == 0 && arr == NULL)
-        rc = kk_error(err, KK_ERR_INTERNAL, 0, "listing %s: out of memory", dir);
-    if (rc == 0 && n > 0)
-        qsort(found, n, sizeof(*found), cmp_str);
-    for (size_t i = 0; i < n; i++) {
-        if (rc == 0 && json_array_append_new(arr, json_string(found[i])) < 0)
-            rc = kk_error(err, KK_ERR_INTERNAL, 0, "listing %s: out of memory", dir);
-        free(found[i]);
+    if (rc < 0) {
+        children_free(found, n);
+        return -1;
     }
-    free(found);
+    if (n > 0)
+        qsort(found, n, sizeof(*found), cmp_child);
+    *out = found;
+    *nout = n;
+    return 0;
+}
+
+int kk_store_list(const struct kk_store *s, const struct kk_derive_names *parent, json_t **names_out,
+                  struct kk_err *err)
+{
+    *names_out = NULL;
+    char dir[KK_DERIVE_PATH_SIZE];
+    struct child *c;
+    size_t n;
+    if (scan_children(s, parent, dir, &c, &n, err) < 0)
+        return -1;
+    json_t *arr = json_array();
+    int rc = arr != NULL ? 0 : kk_error(err, KK_ERR_INTERNAL, 0, "listing %s: out of memory", dir);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (json_array_append_new(arr, json_string(c[i].name)) < 0)
+            rc = kk_error(err, KK_ERR_INTERNAL, 0, "listing %s: out of memory", dir);
+    children_free(c, n);
     if (rc < 0) {
         json_decref(arr);
         return -1;
     }
     *names_out = arr;
     return 0;
+}
+
+int kk_store_list_texts(const struct kk_store *s, const struct kk_derive_names *parent,
+                        struct kk_store_text *out, size_t *count, struct kk_err *err)
+{
+    char dir[KK_DERIVE_PATH_SIZE];
+    struct child *c;
+    size_t n;
+    if (scan_children(s, parent, dir, &c, &n, err) < 0)
+        return -1;
+    size_t dlen = strlen(dir);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        /* <dir>/<name>/metadata.json: the cache's key, as store_place would make it. */
+        char file[KK_DERIVE_PATH_SIZE];
+        size_t nlen = strlen(c[i].name);
+        if (dlen + 1 + nlen + sizeof("/" META_FILE) > sizeof(file))
+            continue; /* not a path kk_derive would make */
+        memcpy(file, dir, dlen);
+        file[dlen] = '/';
+        memcpy(file + dlen + 1, c[i].name, nlen);
+        memcpy(file + dlen + 1 + nlen, "/" META_FILE, sizeof("/" META_FILE));
+        size_t mark = out->len;
+        if (*count > 0 && kk_store_text_append(out, ",", 1) < 0) {
+            rc = kk_error(err, KK_ERR_INTERNAL, 0, "listing %s: out of memory", dir);
+            break;
+        }
+        bool nomem = false;
+        if (text_lookup(file, &c[i].st, out, &nomem)) {
+            if (nomem)
+                rc = kk_error(err, KK_ERR_INTERNAL, 0, "listing %s: out of memory", dir);
+            else
+                (*count)++;
+            continue;
+        }
+        struct kk_derive_names names = {
+            .realm = parent->realm, .space = parent->space, .stack = parent->stack, .cell = parent->cell};
+        const char **leaf = names.space == NULL   ? &names.space
+                            : names.stack == NULL ? &names.stack
+                                                  : &names.cell;
+        *leaf = c[i].name;
+        struct kk_err e = {0};
+        int got = kk_store_get_text(s, &names, out, &e);
+        if (got < 0) {
+            kk_warn("listing: skipping %s: %s", c[i].name, e.msg);
+        }
+        if (got <= 0) {
+            out->len = mark; /* nothing of it, not even the comma */
+            if (out->data != NULL)
+                out->data[mark] = '\0';
+            continue;
+        }
+        (*count)++;
+    }
+    children_free(c, n);
+    return rc;
 }
 
 /* ---- the instance file ----------------------------------------------------------------------- */

@@ -56,6 +56,13 @@ void kk_store_token_clear(struct kk_store_token *tok);
 int kk_store_get(const struct kk_store *s, const struct kk_derive_names *names, json_t **doc,
                  struct kk_store_token *tok, struct kk_err *err);
 
+/* kk_store_get for a reader of a few fields: the document decoded only in the members on the paths
+ * of keep (NULL-terminated, as ipc/jsonrpc.h kk_json_load_some takes them) and the ones it is
+ * checked by (kind, metadata.name, spec's realmId, spaceId, stackId); the rest is stepped over,
+ * checked only for its syntax's balance. For listings whose reader says what it reads. */
+int kk_store_get_some(const struct kk_store *s, const struct kk_derive_names *names, const char *const *keep,
+                      json_t **doc, struct kk_err *err);
+
 /* Write doc (a Realm, Space, Stack or Cell; validated here with kk_doc_validate) at the place its
  * own names say, under the exclusive lock, if the bytes on disk are still those tok holds (tok
  * from kk_store_get, or KK_STORE_TOKEN_INIT to create). metadata.generation is set by the store,
@@ -77,6 +84,31 @@ int kk_store_put_status(const struct kk_store *s, const struct kk_derive_names *
  * (optional) makes it conditional on the bytes read. 1 deleted, 0 was absent, -1 error. */
 int kk_store_delete(const struct kk_store *s, const struct kk_derive_names *names,
                     const struct kk_store_token *expect, struct kk_err *err);
+
+/* A growing text: data NUL-terminated, len bytes. Start from {0}; free(data) when done. */
+struct kk_store_text {
+    char *data;
+    size_t len, cap;
+};
+int kk_store_text_append(struct kk_store_text *out, const char *data, size_t len);
+
+/* The document at names as its compact JSON text — the bytes json_dumps(doc, JSON_COMPACT) makes
+ * of what kk_store_get returns — appended to out. 1 appended, 0 absent, -1 error (as kk_store_get).
+ * For listings: a version of a file already seen is not read, parsed or checked again but taken
+ * from a cache of texts shared by the threads of the process, keyed by path and checked against
+ * the file's identity (device, inode, size, mtime, ctime) on every call; see store.c. */
+int kk_store_get_text(const struct kk_store *s, const struct kk_derive_names *names,
+                      struct kk_store_text *out, struct kk_err *err);
+/* The texts of the children of parent (realm, space or stack; the ones kk_store_list names, in its
+ * order), each as kk_store_get_text appends it, separated by ',' (also from what out held when
+ * *count > 0 on entry); *count is raised by how many. A child that cannot be read is logged and
+ * left out, as a listing does. Errors as kk_store_list (a missing parent is NotFound). */
+int kk_store_list_texts(const struct kk_store *s, const struct kk_derive_names *parent,
+                        struct kk_store_text *out, size_t *count, struct kk_err *err);
+/* For tests: empty the cache; how many texts it holds, and (hits, optional) how many times one was
+ * served since it was last emptied. */
+void kk_store_text_cache_clear(void);
+size_t kk_store_text_cache_count(size_t *hits);
 
 /* The names of the children of parent, sorted: parent NULL (or no realm) lists realms, {realm}
  * its spaces, {realm, space} its stacks, {realm, space, stack} its cells. A child is a directory
