@@ -1,20 +1,42 @@
 #!/usr/bin/env bash
 # Kukeon against ctr and Podman on the same host, same busybox image, interleaved runs; writes
-# bench/RESULTS.md (medians and kuke/peer ratios, the machine, the date).
-#   sudo bench/run.sh            (or: make bench)
-# Environment: KUKEON_BENCH_RUNS (default 5) repetitions per case; KUKEON_BENCH_COUNTS (default
-# "0 100 1000") store sizes for the `get` case; KUKEON_BENCH_SCALE (default "10 50 100") cells per
-# manifest for the scaling case; KUKEON_BENCH_OUT (default bench/RESULTS.md).
+# bench/RESULTS.md (medians and kuke/peer ratios, the machine, the date, one cold run step by step).
+#   sudo bench/run.sh [--quick]     (or: make bench)
+# Environment: KUKEON_BENCH_RUNS (default 7; --quick 3) repetitions per case; KUKEON_BENCH_COUNTS
+# (default "0 100 1000"; --quick "0 100") store sizes for the `get` case; KUKEON_BENCH_SCALE (default
+# "10 50 100"; --quick "10 30") cells per manifest for the scaling case; KUKEON_BENCH_ONLY (default
+# all of "run start get scale") the cases to run; KUKEON_BENCH_OUT (default bench/RESULTS.md);
+# BUILD (default build) the build directory whose kuke, kukeond and helpers are measured;
+# KUKEON_BENCH_KEEP_LOGS=DIR copies the private daemon's logs (kukeond, the helpers' audit) there.
+# A full run takes about 6 minutes on a quiet 2-core machine, --quick about 2.
 # Everything runs against private instances (a containerd, a kukeond and Podman storage in one
 # temporary directory), torn down at the end; the host's own containerd and Podman are untouched.
+# RESULTS.md keeps what follows its "<!-- kept -->" line (the hand-written analysis) across runs.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
-RUNS=${KUKEON_BENCH_RUNS:-5}
-COUNTS=${KUKEON_BENCH_COUNTS:-"0 100 1000"}
-SCALE=${KUKEON_BENCH_SCALE:-"10 50 100"}
+QUICK=0
+for a in "$@"; do
+    case "$a" in
+    --quick) QUICK=1 ;;
+    *) echo "usage: bench/run.sh [--quick]" >&2; exit 2 ;;
+    esac
+done
+if [ $QUICK = 1 ]; then
+    RUNS=${KUKEON_BENCH_RUNS:-3}
+    COUNTS=${KUKEON_BENCH_COUNTS:-"0 100"}
+    SCALE=${KUKEON_BENCH_SCALE:-"10 30"}
+else
+    RUNS=${KUKEON_BENCH_RUNS:-7}
+    COUNTS=${KUKEON_BENCH_COUNTS:-"0 100 1000"}
+    SCALE=${KUKEON_BENCH_SCALE:-"10 50 100"}
+fi
+ONLY=" ${KUKEON_BENCH_ONLY:-run start get scale} "
+want() { case "$ONLY" in *" $1 "*) return 0 ;; esac; return 1; }
 OUT=${KUKEON_BENCH_OUT:-$top/bench/RESULTS.md}
-B=$top/build
+BUILD=${BUILD:-build}
+case "$BUILD" in /*) B=$BUILD ;; *) B=$top/$BUILD ;; esac
 KUKE=$B/bin/kuke
+KEPT_MARK="<!-- kept -->"
 
 die() { echo "bench: $*" >&2; exit 1; }
 say() { printf '\n== %s\n' "$*" >&2; }
@@ -26,7 +48,7 @@ if ! command -v podman >/dev/null; then
     say "installing Debian's podman"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q podman >/dev/null || echo "bench: podman could not be installed; its columns stay empty" >&2
 fi
-make -C "$top" -s all "$B/tests/tools/helper_rtt" >/dev/null || die "build failed"
+make -C "$top" -s BUILD="$BUILD" all "$B/tests/tools/helper_rtt" >/dev/null || die "build failed"
 
 W=$(mktemp -d /var/tmp/kb.XXXXXX)     # short: containerd's socket path must stay under 107 bytes
 chmod 0755 "$W"                        # the API worker (user kukeon) walks down to its run path
@@ -41,6 +63,7 @@ SOCK=$CTRDIR/containerd.sock
 CGROOT=/$P
 SUBNET=10.246.0.0/16
 REALM=$P
+HREALM=${P}h # the host-network case's realm: made with --allow host-namespaces (its policy)
 RUNPATH=$W/opt
 CTR=(ctr --address "$SOCK")
 CTRNS=$P-ctr
@@ -50,7 +73,10 @@ CNI_MADE=()
 
 cleanup() {
     say "cleaning up"
-    [ -n "${CONF:-}" ] && for r in "$REALM" default kuke-system; do KUKEON_NO_DAEMON=true "$KUKE" purge realm "$r" --cascade "${I[@]}" >/dev/null 2>&1; done
+    if [ -n "${KUKEON_BENCH_KEEP_LOGS:-}" ] && [ -d "$W/log" ]; then
+        mkdir -p "$KUKEON_BENCH_KEEP_LOGS" && cp -a "$W/log/." "$KUKEON_BENCH_KEEP_LOGS/"
+    fi
+    [ -n "${CONF:-}" ] && for r in "$REALM" "$HREALM" default kuke-system; do KUKEON_NO_DAEMON=true "$KUKE" purge realm "$r" --cascade "${I[@]}" >/dev/null 2>&1; done
     [ -n "${CONF:-}" ] && "$KUKE" daemon stop --host "unix://$RUNPATH/kukeond.sock" --run-path "$RUNPATH" "${CONF[@]}" >/dev/null 2>&1
     if command -v podman >/dev/null; then
         "${PODMAN[@]}" rm -af -t 0 >/dev/null 2>&1
@@ -171,14 +197,23 @@ ki() { KUKEON_NO_DAEMON=true "$KUKE" "$@" "${I[@]}"; }
 kd create realm "$REALM" >/dev/null && kd create space net --realm "$REALM" >/dev/null &&
     kd create stack s --realm "$REALM" --space net >/dev/null || die "kuke create hierarchy failed"
 ki image load "$W/busybox-oci.tar" --realm "$REALM" >/dev/null || die "kuke image load failed"
+# kuke-ctrd refuses hostNetwork unless the realm's recorded policy allows host namespaces: the
+# host-network case gets a realm created with that policy (spec.allow, docs/security.md).
+if want run; then
+    kd create realm "$HREALM" --allow host-namespaces >/dev/null && kd create space net --realm "$HREALM" >/dev/null &&
+        kd create stack s --realm "$HREALM" --space net >/dev/null || die "kuke create of the host-network realm failed"
+    ki image load "$W/busybox-oci.tar" --realm "$HREALM" >/dev/null || die "kuke image load (host-network realm) failed"
+fi
 
-cell_doc() { # name command [hostNetwork]
+cell_doc() { # name command [hostNetwork: in the host-network realm]
+    local realm=$REALM
+    [ -n "${3:-}" ] && realm=$HREALM
     cat <<EOF
 apiVersion: v1beta1
 kind: Cell
 metadata: {name: $1}
 spec:
-  realmId: $REALM
+  realmId: $realm
   spaceId: net
   stackId: s
   containers:
@@ -187,7 +222,9 @@ spec:
 EOF
 }
 SC=(--realm "$REALM" --space net --stack s)
-state_of() { kd get cell "$1" "${SC[@]}" -o json 2>/dev/null | sed -n 's/.*"state": "\([A-Za-z]*\)".*/\1/p' | head -1; }
+SCH=(--realm "$HREALM" --space net --stack s)
+CUR_SC=("${SC[@]}") # the scope state_of looks in
+state_of() { kd get cell "$1" "${CUR_SC[@]}" -o json 2>/dev/null | sed -n 's/.*"state": "\([A-Za-z]*\)".*/\1/p' | head -1; }
 wait_state() { # cell state... : poll until the cell's state is one of them (max 30 s)
     local c=$1 s i; shift
     for i in $(seq 1 600); do
@@ -198,11 +235,17 @@ wait_state() { # cell state... : poll until the cell's state is one of them (max
     return 1
 }
 apply_wait() { # name host? : apply a one-container cell running `true`, wait for Exited
+    local rc
     cell_doc "$1" true "${2:-}" >"$W/$1.yaml"
+    [ -n "${2:-}" ] && CUR_SC=("${SCH[@]}")
     kd apply -f "$W/$1.yaml" >/dev/null && wait_state "$1" Exited Error
+    rc=$?
+    CUR_SC=("${SC[@]}")
+    return $rc
 }
 
 # ---- 1 & 6. cold run to exit ----------------------------------------------------------------------
+if want run; then
 say "cold run to exit ($RUNS runs each, interleaved)"
 for i in $(seq 1 "$RUNS"); do
     add run/kuke "$(t kd run --rm --image "$IMG" --command true "${SC[@]}" --name "r$i")"
@@ -211,13 +254,24 @@ for i in $(seq 1 "$RUNS"); do
     kd delete cell "a$i" "${SC[@]}" >/dev/null 2>&1
     [ $CTR_CNI = 1 ] && add run/ctr "$(t "${CTR[@]}" -n "$CTRNS" run --rm --cni "$IMG" "c$i" true)"
     [ $PODMAN_OK = 1 ] && add run/podman "$(t "${PODMAN[@]}" run --rm --network bridge "$IMG" true)"
-    add runh/kuke-apply "$(t apply_wait "h$i" host)"
-    kd delete cell "h$i" "${SC[@]}" >/dev/null 2>&1
+    add runh/kuke "$(t apply_wait "h$i" host)"
+    kd delete cell "h$i" "${SCH[@]}" >/dev/null 2>&1
     add runh/ctr "$(t "${CTR[@]}" -n "$CTRNS" run --rm --net-host "$IMG" "d$i" true)"
     [ $PODMAN_OK = 1 ] && add runh/podman "$(t "${PODMAN[@]}" run --rm --network host "$IMG" true)"
 done
+# One more `kuke run --rm`, step by step from the helpers' audit lines and the daemon's log.
+for name in steps steps2; do
+    STEPS_FROM=$(date -u +%Y-%m-%dT%H:%M:%S)
+    kd run --rm --image "$IMG" --command true "${SC[@]}" --name "$name" >"$W/steps.out" 2>&1 ||
+        echo "bench: the step-by-step run failed: $(tail -n 2 "$W/steps.out")" >&2
+    sleep 0.5
+    "$top/bench/steps.sh" "$W/log" "$name" "$STEPS_FROM" >"$W/steps.md"
+    [ -s "$W/steps.md" ] && break
+done
+fi
 
 # ---- 2. start of an existing stopped cell -------------------------------------------------------
+if want start; then
 say "start latency of a stopped cell"
 cell_doc st "sleep 3600" | kd apply -f - >/dev/null && wait_state st Ready && kd stop st "${SC[@]}" >/dev/null
 "${CTR[@]}" -n "$CTRNS" run -d "$IMG" cst sleep 3600 >/dev/null && "${CTR[@]}" -n "$CTRNS" tasks kill -s KILL cst >/dev/null; sleep 0.3
@@ -236,8 +290,10 @@ done
 kd delete cell st "${SC[@]}" >/dev/null 2>&1
 "${CTR[@]}" -n "$CTRNS" containers rm cst >/dev/null 2>&1
 [ $PODMAN_OK = 1 ] && "${PODMAN[@]}" rm -f pst >/dev/null 2>&1
+fi
 
 # ---- 3. get with 0, 100, 1000 cells ----------------------------------------------------------------
+if want get; then
 say "get cells at store sizes: $COUNTS"
 # One materialized cell, then its document copied under other names: the store is what get reads.
 kd create cell tmpl --image "$IMG" "${SC[@]}" >/dev/null || echo "bench: create cell failed" >&2
@@ -271,6 +327,7 @@ rm -rf "$CELLDIR"/g[0-9]*
 kd delete cell tmpl "${SC[@]}" >/dev/null 2>&1
 for c in $("${CTR[@]}" -n "$CTRNS" containers ls -q); do "${CTR[@]}" -n "$CTRNS" containers rm "$c" >/dev/null 2>&1; done
 [ $PODMAN_OK = 1 ] && "${PODMAN[@]}" rm -af >/dev/null 2>&1
+fi
 
 # ---- 4 & 5. scaling, footprint ---------------------------------------------------------------------
 group_pss_kib() { # the supervisor and its children
@@ -286,13 +343,14 @@ group_pss_kib() { # the supervisor and its children
 containerd_pss_kib() { awk '/^Pss:/ { print $2 }' "/proc/$(cat "$CTRDIR/containerd.pid")/smaps_rollup"; }
 sleep 2
 PSS_IDLE=$(group_pss_kib); CTRD_PSS_IDLE=$(containerd_pss_kib)
-say "scaling: cells per manifest: $SCALE"
+want scale || SCALE=""
+[ -n "$SCALE" ] && say "scaling: cells per manifest: $SCALE"
 for n in $SCALE; do
     : >"$W/scale.yaml"
     for k in $(seq 1 "$n"); do cell_doc "s$n-$k" "sleep 3600" >>"$W/scale.yaml"; done
     ms=$(t kd apply -f "$W/scale.yaml")
     R[scale$n]=$ms
-    if [ "$n" = 100 ]; then sleep 3; PSS_100=$(group_pss_kib); CTRD_PSS_100=$(containerd_pss_kib); fi
+    if [ "$n" = "${SCALE##* }" ]; then sleep 3; PSS_N=$n; PSS_100=$(group_pss_kib); CTRD_PSS_100=$(containerd_pss_kib); fi
     kd delete -f "$W/scale.yaml" >/dev/null 2>&1
 done
 RTT=$("$B/tests/tools/helper_rtt" "$B" "$CGROOT-rtt" 5000 2>/dev/null)
@@ -302,6 +360,9 @@ done
 
 # ---- results -----------------------------------------------------------------------------------
 say "writing $OUT"
+# The hand-written analysis below the marker survives the rewrite.
+KEPT=""
+[ -f "$OUT" ] && KEPT=$(sed -n "/^$KEPT_MARK/,\$p" "$OUT")
 row() { # label case
     local k c p
     k=$(med "$2/kuke"); c=$(med "$2/ctr"); p=$(med "$2/podman")
@@ -326,8 +387,17 @@ row() { # label case
     echo "| \`kuke apply\` + wait for Exited (bridge) | $ka | $c | $p | $(ratio "$ka" "$c") | $(ratio "$ka" "$p") |"
     row "host network: \`kuke apply\` + wait / \`ctr run --net-host\` / \`podman --network host\`" runh
     echo
-    [ "$(med runh/kuke-apply)" = "-" ] && echo "kuke's host-network column is empty because kuke-ctrd refuses \`hostNetwork\` unless the realm's recorded policy allows host namespaces (DESIGN.md section 3), and a realm made by \`kuke create realm\` allows none."
+    echo "The host-network cells run in a realm made with \`kuke create realm NAME --allow host-namespaces\` (its policy, spec.allow: kuke-ctrd refuses \`hostNetwork\` otherwise); their root is host-network too and no CNI runs."
+    [ "$(med runh/kuke)" = "-" ] && echo "kuke's host-network column is empty: the apply of a hostNetwork cell failed (see the daemon's log)."
     echo
+    if [ -s "$W/steps.md" ]; then
+        echo "One more \`kuke run --rm\`, step by step (bench/steps.sh: kukeond's log and the helpers' audit lines; each line is stamped when its step ends, in ms after the CreateCell call reached the daemon):"
+        echo
+        echo "| ms | step |"
+        echo "|---|---|"
+        cat "$W/steps.md"
+        echo
+    fi
     echo "## Start of an existing stopped cell"
     echo
     echo "| case | kuke | ctr | podman | kuke/ctr | kuke/podman |"
@@ -353,10 +423,10 @@ row() { # label case
     echo
     echo "## Footprint (proportional set size)"
     echo
-    echo "| | kukeond group (supervisor, API worker, 3 helpers) | containerd |"
+    echo "| | kukeond group (supervisor, API worker, helpers) | containerd |"
     echo "|---|---|---|"
     echo "| idle | $((PSS_IDLE / 1024)).$(((PSS_IDLE % 1024) * 10 / 1024)) MiB | $((CTRD_PSS_IDLE / 1024)) MiB |"
-    [ -n "${PSS_100:-}" ] && echo "| 100 running cells | $((PSS_100 / 1024)).$(((PSS_100 % 1024) * 10 / 1024)) MiB | $((CTRD_PSS_100 / 1024)) MiB |"
+    [ -n "${PSS_100:-}" ] && echo "| $PSS_N running cells | $((PSS_100 / 1024)).$(((PSS_100 % 1024) * 10 / 1024)) MiB | $((CTRD_PSS_100 / 1024)) MiB |"
     echo
     echo "One request through one helper (API side → kuke-cgd STAT → API side, \`tests/tools/helper_rtt\`, 5000 calls): $RTT"
     echo
@@ -366,5 +436,24 @@ row() { # label case
     echo "|---|---|"
     echo "| \`kuke run --rm\` through the daemon | $(med run/kuke) |"
     echo "| the same in-process (\`KUKEON_NO_DAEMON=true\`: kuke starts the helpers itself) | $(med run/kuke-inproc) |"
-} >"$OUT"
+    echo
+    echo "## Against the issue's targets (issue 9)"
+    echo
+    echo "| target | measured | verdict |"
+    echo "|---|---|---|"
+    verdict() { awk -v v="$1" -v lim="$2" 'BEGIN { if (v == "-" || v == "") print "not measured"; else if (v + 0 <= lim + 0) print "met"; else printf "missed (%.2f× the limit)\n", v / lim }'; }
+    k=$(med run/kuke); c=$(med run/ctr); p=$(med run/podman)
+    kc=$(awk -v a="$k" -v b="$c" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.3f", a / b }')
+    kp=$(awk -v a="$k" -v b="$p" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.3f", a / b }')
+    echo "| cold run within 1.15× of \`ctr run\` | \`kuke run --rm\` $(ratio "$k" "$c") ($k vs $c ms) | $(verdict "$kc" 1.15) |"
+    echo "| cold run faster than \`podman run\` | $(ratio "$k" "$p") ($k vs $p ms) | $(verdict "$kp" 0.999) |"
+    echo "| \`get\` of 1,000 cells under 20 ms through the daemon | $(med "get1000/kuke") ms | $(verdict "$(med "get1000/kuke")" 20) |"
+    first=${SCALE%% *} lastn=${SCALE##* }
+    if [ -n "$SCALE" ] && [ "${R[scale$first]:-}" != "" ] && [ "${R[scale$lastn]:-}" != "" ]; then
+        g=$(awk -v a="${R[scale$first]}" -v n="$first" -v b="${R[scale$lastn]}" -v m="$lastn" 'BEGIN { printf "%+.0f", ((b / m) / (a / n) - 1) * 100 }')
+        echo "| ms per cell flat from $first to $lastn cells in one manifest | per cell at N=$lastn against N=$first: $g % | $(awk -v g="$g" 'BEGIN { print (g <= 10 ? "met (within 10 %)" : "missed (grows more than 10 %)") }') |"
+    fi
+    echo "| idle group under 16 MiB PSS | $((PSS_IDLE / 1024)).$(((PSS_IDLE % 1024) * 10 / 1024)) MiB | $(verdict "$((PSS_IDLE / 1024))" 16) |"
+    if [ -n "$KEPT" ]; then echo; echo "$KEPT"; fi
+} >"$OUT.new" && mv "$OUT.new" "$OUT"
 cat "$OUT"

@@ -654,6 +654,10 @@ static json_t *ctrd_resources_json(const struct ctrd_spec_input *in)
     return res;
 }
 
+/* The runc v2 shim's grouping annotation (containerd runtime/v2/runc/v2: the shim's socket address is
+ * derived from it instead of the container id). */
+#define CTRD_SHIM_GROUP_ANNOTATION "io.containerd.runc.v2.group"
+
 int ctrd_spec_build(const struct ctrd_spec_input *in, char **json_out, size_t *len, struct kk_err *err)
 {
     const Kukeon__Ipc__Ctrd__ContainerCreate *req = in->req;
@@ -783,6 +787,11 @@ int ctrd_spec_build(const struct ctrd_spec_input *in, char **json_out, size_t *l
         kk_error(err, KK_ERR_INTERNAL, 0, "building the spec of %s", d->ctrd_id);
         return -1;
     }
+    /* One runc shim per cell, not per container: the runc v2 shim serves every container whose spec
+     * names the same group (CRI groups a pod's containers the same way, by sandbox id), so the
+     * cell's other containers start in the shim its root started instead of each spawning and
+     * dialling a shim of its own. The group is the root's containerd id, unique in the namespace. */
+    json_object_set_new(spec, "annotations", json_pack("{s:s}", CTRD_SHIM_GROUP_ANNOTATION, d->ctrd_root_id));
     if (req->n_hooks > 0 && (in->allow & CTRD_ALLOW_HOOKS)) {
         json_t *hooks = json_object();
         for (i = 0; i < req->n_hooks; i++) {

@@ -689,23 +689,54 @@ int ctrd_containers_of(struct ctrd_conn *conn, const char *ns,
                       CTRD_TIMEOUT_DEFAULT_MS, err);
 }
 
+/* The containers of one cell only, and each one's task by Tasks.Get: the calls of a cell's list then
+ * cost the same whether the namespace holds two containers or two hundred. Tasks.List asks every
+ * task's shim for its state, and a controller lists a cell several times per create or start, so
+ * one large apply would grow with the square of its cells. The labels are the ones every create
+ * sets (ctrd_container_create); ids are still checked below. */
+static int ctrd_cell_containers(struct ctrd_conn *conn, const char *ns, const struct kk_derive_names *f,
+                                Containerd__Services__Containers__V1__ListContainersResponse **out,
+                                struct kk_err *err)
+{
+    char expr[3 * KK_NAME_SIZE + 128];
+    if (kk_snprintf(expr, sizeof(expr), err, "container filter",
+                    "labels.\"space.kukeon.io\"==\"%s\",labels.\"stack.kukeon.io\"==\"%s\","
+                    "labels.\"cell.kukeon.io\"==\"%s\"",
+                    f->space, f->stack, f->cell) < 0)
+        return -1;
+    char *filters[1] = {expr};
+    Containerd__Services__Containers__V1__ListContainersRequest req =
+        CONTAINERD__SERVICES__CONTAINERS__V1__LIST_CONTAINERS_REQUEST__INIT;
+    req.filters = filters;
+    req.n_filters = 1;
+    *out = NULL;
+    return ctrd_unary(conn, CTRD_SVC_CONTAINERS, "List", ns, NULL, &req.base, (ProtobufCMessage **)out,
+                      CTRD_TIMEOUT_DEFAULT_MS, err);
+}
+
 int ctrd_container_list(struct ctrd *c, const char *ns, const struct kk_derive_names *filter,
                         Kukeon__Ipc__Ctrd__ContainerListReply *out, struct kk_err *err)
 {
     struct ctrd_conn *conn = ctrd_connection(c, err);
     if (conn == NULL)
         return -1;
+    bool one_cell = filter->space != NULL && filter->space[0] != '\0' && filter->stack != NULL &&
+                    filter->stack[0] != '\0' && filter->cell != NULL && filter->cell[0] != '\0';
     Containerd__Services__Containers__V1__ListContainersResponse *cl = NULL;
-    if (ctrd_containers_of(conn, ns, &cl, err) < 0)
+    if ((one_cell ? ctrd_cell_containers(conn, ns, filter, &cl, err)
+                  : ctrd_containers_of(conn, ns, &cl, err)) < 0)
         return -1;
-    Containerd__Services__Tasks__V1__ListTasksRequest treq =
-        CONTAINERD__SERVICES__TASKS__V1__LIST_TASKS_REQUEST__INIT;
     Containerd__Services__Tasks__V1__ListTasksResponse *tl = NULL;
-    if (ctrd_unary(conn, CTRD_SVC_TASKS, "List", ns, NULL, &treq.base, (ProtobufCMessage **)&tl,
-                   CTRD_TIMEOUT_DEFAULT_MS, err) < 0) {
-        protobuf_c_message_free_unpacked(&cl->base, NULL);
-        return -1;
+    if (!one_cell) {
+        Containerd__Services__Tasks__V1__ListTasksRequest treq =
+            CONTAINERD__SERVICES__TASKS__V1__LIST_TASKS_REQUEST__INIT;
+        if (ctrd_unary(conn, CTRD_SVC_TASKS, "List", ns, NULL, &treq.base, (ProtobufCMessage **)&tl,
+                       CTRD_TIMEOUT_DEFAULT_MS, err) < 0) {
+            protobuf_c_message_free_unpacked(&cl->base, NULL);
+            return -1;
+        }
     }
+    int rc = 0;
     out->containers = calloc(cl->n_containers + 1, sizeof(*out->containers));
     const char *want[4] = {filter->space, filter->stack, filter->cell, filter->container};
     for (size_t i = 0; out->containers != NULL && i < cl->n_containers; i++) {
@@ -719,17 +750,33 @@ int ctrd_container_list(struct ctrd *c, const char *ns, const struct kk_derive_n
         if (!match)
             continue;
         const Containerd__V1__Types__Process *p = NULL;
-        for (size_t j = 0; j < tl->n_tasks && p == NULL; j++)
+        Containerd__Services__Tasks__V1__GetResponse *tg = NULL;
+        if (one_cell) {
+            struct kk_err terr;
+            if (ctrd_task_get(conn, ns, ct->id, &tg, &terr) == 0) {
+                p = tg->process;
+            } else if (terr.kind != KK_ERR_NOT_FOUND) {
+                *err = terr;
+                rc = -1;
+                break;
+            }
+        }
+        for (size_t j = 0; tl != NULL && j < tl->n_tasks && p == NULL; j++)
             if (strcmp(tl->tasks[j]->container_id[0] != '\0' ? tl->tasks[j]->container_id : tl->tasks[j]->id,
                        ct->id) == 0)
                 p = tl->tasks[j];
         Kukeon__Ipc__Ctrd__ContainerStatus *st = ctrd_status_new(filter->realm, parts, ct, p);
+        if (tg != NULL)
+            protobuf_c_message_free_unpacked(&tg->base, NULL);
         if (st != NULL)
             out->containers[out->n_containers++] = st;
     }
     protobuf_c_message_free_unpacked(&cl->base, NULL);
-    protobuf_c_message_free_unpacked(&tl->base, NULL);
-    return 0;
+    if (tl != NULL)
+        protobuf_c_message_free_unpacked(&tl->base, NULL);
+    if (rc < 0)
+        ctrd_container_list_free(out);
+    return rc;
 }
 
 void ctrd_container_list_free(Kukeon__Ipc__Ctrd__ContainerListReply *out)

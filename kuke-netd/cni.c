@@ -348,6 +348,18 @@ static const char *cmd_name(enum netd_cni_cmd cmd)
     return cmd == NETD_CNI_ADD ? "ADD" : cmd == NETD_CNI_CHECK ? "CHECK" : "DEL";
 }
 
+/* Plugins of the chain whose ADD and DEL would change nothing here, so netd does not start them
+ * (each is a Go program: 5-50 ms of a cold attach or detach, measured in bench/RESULTS.md):
+ * - loopback: netd brought lo up itself when it made the namespace (netns.c), and a DEL only sets
+ *   it down in a namespace netd removes right after (or attaches again at once);
+ * - portmap: it acts on the portMappings capability argument only, which netd never passes (no
+ *   cell publishes ports); without it ADD hands prevResult through and DEL returns at once.
+ * CHECK still runs the whole chain. The conflist keeps both, as the reference writes it. */
+static bool plugin_idle(enum netd_cni_cmd cmd, const char *type)
+{
+    return cmd != NETD_CNI_CHECK && (strcmp(type, "loopback") == 0 || strcmp(type, "portmap") == 0);
+}
+
 int netd_cni_run(struct netd_ctx *c, enum netd_cni_cmd cmd, const json_t *conflist, const char *container_id,
                  const char *netns, const json_t *prev, json_t **result, struct kk_err *err)
 {
@@ -370,6 +382,8 @@ int netd_cni_run(struct netd_ctx *c, enum netd_cni_cmd cmd, const json_t *confli
                             "conflist %s names plugin \"%s\", which netd does not run", name,
                             type != NULL ? type : "(none)");
         }
+        if (plugin_idle(cmd, type))
+            continue;
         json_t *conf = json_deep_copy(plugin);
         if (conf == NULL || json_object_set_new(conf, "name", json_string(name)) < 0 ||
             json_object_set_new(conf, "cniVersion", json_string(version)) < 0 ||

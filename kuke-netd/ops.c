@@ -213,7 +213,11 @@ int netd_op_cell_attach(struct netd_ctx *c, const struct kk_derived *d, struct n
         return -1;
     int rc = -1;
     json_t *record = NULL, *result = NULL;
-    if (netd_netns_ensure(c, d, err) < 0 || record_read(c, &p, d, &record, err) < 0)
+    char path[KK_DERIVE_PATH_SIZE];
+    int record_file = 0;
+    if (netd_netns_ensure(c, d, err) < 0 || record_read(c, &p, d, &record, err) < 0 ||
+        record_path(&p, d, path, sizeof(path), err) < 0 ||
+        (record_file = netd_exists(&c->state, path, err)) < 0)
         goto out;
 
     const json_t *old = json_object_get(record, "result");
@@ -233,8 +237,11 @@ int netd_op_cell_attach(struct netd_ctx *c, const struct kk_derived *d, struct n
     /* Intent first: a record without a result says "an ADD may have begun". */
     if (record_write(c, &p, d, NULL, NULL, err) < 0)
         goto out;
-    /* Whatever an earlier, unfinished attach left: eth0, the masquerade rule, IPAM reservations. */
-    if (cni_del(c, conf, d, d->netns_path, old, err) < 0)
+    /* Whatever an earlier, unfinished attach left: eth0, the masquerade rule, IPAM reservations.
+     * Without a record file there is none: an ADD only runs once the record says it may have begun,
+     * and a delete unlinks the record last. The DEL chain (a plugin exec each, iptables for the
+     * masquerade) is then skipped; it was a third of a cold attach. */
+    if (record_file > 0 && cni_del(c, conf, d, d->netns_path, old, err) < 0)
         goto out;
     int purged = netd_ipam_purge(&c->state, p.ipam_rel, ds.network_name, d->ctrd_root_id, err);
     if (purged < 0)
@@ -327,7 +334,11 @@ int netd_op_cell_delete(struct netd_ctx *c, const struct kk_derived *d, bool *ex
     struct netd_ipv4_net subnet;
     int have_net = netd_space_read_subnet(c, &p, &subnet, err);
     int rc = have_net < 0 ? -1 : 0;
-    if (rc == 0 && have_net > 0) {
+    if (rc == 0 && have_net > 0 && record_file == 0) {
+        /* Never attached, or detached already (the record goes last): no plugin has anything of
+         * this cell's; only an IPAM reservation of another runtime's could be left, and purged. */
+        rc = netd_ipam_purge(&c->state, p.ipam_rel, ds.network_name, d->ctrd_root_id, err) < 0 ? -1 : 0;
+    } else if (rc == 0 && have_net > 0) {
         /* CNI DEL with what ADD recorded; with no namespace left, only IPAM is released (CNI_NETNS
          * empty is the protocol's way to say so). */
         json_t *conf = netd_conflist_build(&ds, &subnet, p.ipam_dir, err);

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,12 +21,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/imageref.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "ipc/cgd_client.h"
 #include "ipc/ctrd_client.h"
 #include "ipc/netd_client.h"
 #include "kukeond/ctl_attach.h"
+#include "kukeond/image_pull.h"
 
 /* A non-root container gets this long for SIGTERM before SIGKILL (kukeon-reference.md 2.7). */
 #define CELL_STOP_TIMEOUT_MS 5000u
@@ -311,13 +314,17 @@ static int cell_pause_image(struct ctl_op *op, const char *realm, const char *im
  * docker.io/library/busybox:latest), the same rule ctr and the Go Kukeon apply. */
 static void cell_image_canonical(const char *in, char *out, size_t size)
 {
-    const char *suffix;
-    const char *prefix = kk_image_canonical_parts(in, &suffix);
-    snprintf(out, size, "%s%s%s", prefix, in, suffix);
+    /* A ref that does not parse is looked up as written: it is then not found, and the pull that
+     * follows says what is wrong with it. */
+    if (kk_imageref_canonical(in, out, size, NULL) < 0)
+        kk_strlcpy(out, in, size);
 }
 
-/* Every image the cell's containers run is in the realm (the pause image is loaded when missing):
- * refused here with what to do, before kuke-ctrd is asked to create anything. */
+/* Every image the cell's containers run is in the realm before kuke-ctrd is asked to create anything:
+ * one that is missing is pulled from its registry with the realm's credentials (kukeond/image_pull.h;
+ * the pause image is loaded when missing, and other kukeon.internal/ images are never pulled). A
+ * failed pull fails the cell with the registry's message (ImageNotFound when the registry has no such
+ * repository or tag). */
 static int cell_images_present(struct ctl_op *op, const struct ctl_names *n, const json_t *doc,
                                struct kk_err *err)
 {
@@ -341,14 +348,32 @@ static int cell_images_present(struct ctl_op *op, const struct ctl_names *n, con
         for (size_t k = 0; k < l->n_images && !have; k++)
             have = strcmp(l->images[k]->name, want) == 0;
         /* A truncated list proves nothing: kuke-ctrd decides. */
-        if (!have && !l->truncated) {
-            rc =
-                ctl_fail(op, "ImageNotFound", err, KK_ERR_NOT_FOUND,
-                         "image %s of container \"%s\" is not in realm \"%s\": load it with `kuke image load "
-                         "<file.tar> --realm %s`",
-                         want, kk_json_str(c, "id"), n->realm, n->realm);
+        if (have || l->truncated)
+            continue;
+        if (kk_str_has_prefix(want, KK_IMAGEREF_INTERNAL_DOMAIN "/")) {
+            rc = ctl_fail(op, "ImageNotFound", err, KK_ERR_NOT_FOUND,
+                          "image %s of container \"%s\" is not in realm \"%s\" (Kukeon builds %s/ images "
+                          "itself, never pulls them): load it with `kuke image load <file.tar> --realm %s`",
+                          want, kk_json_str(c, "id"), n->realm, KK_IMAGEREF_INTERNAL_DOMAIN, n->realm);
             break;
         }
+        if (kk_ctl_image_pull(op->ctl, n->realm, image, NULL, NULL, 0, err) < 0) {
+            /* No such image there, or no registry to ask: it may still be loaded from a file. */
+            bool absent = err->kind == KK_ERR_NOT_FOUND || err->kind == KK_ERR_UNAVAILABLE;
+            char cause[KK_ERR_MSG_MAX];
+            kk_strlcpy(cause, err->msg, sizeof(cause));
+            rc = kk_error(err, err->kind, 0, "container \"%s\": %s%s%s%s", kk_json_str(c, "id"), cause,
+                          absent ? "; or load it with `kuke image load <file.tar> --realm " : "",
+                          absent ? n->realm : "", absent ? "`" : "");
+            if (absent)
+                ctl_fail_kind(op, "ImageNotFound", err);
+            break;
+        }
+        /* The list again: another container may run the image just pulled. */
+        protobuf_c_message_free_unpacked(&l->base, NULL);
+        l = NULL;
+        if (kk_ctrd_image_list(sock, n->realm, &l, err) < 0)
+            return kk_error_wrap(err, "images of realm \"%s\"", n->realm);
     }
     protobuf_c_message_free_unpacked(&l->base, NULL);
     return rc;
@@ -372,6 +397,39 @@ static char **cell_strv(const json_t *arr, size_t *n)
             v[(*n)++] = (char *)json_string_value(s);
     }
     return v;
+}
+
+/* kuke-ctrd refused a field its realm's recorded policy does not allow (DESIGN.md section 3): name
+ * the policy word that would allow it and how a realm gets it. The words are kuke-ctrd's, matched
+ * against its refusals in kuke-ctrd/ctrd_spec.c (ctrd_spec_check). */
+static void cell_policy_fix(struct kk_err *err, const char *realm)
+{
+    static const struct {
+        const char *says, *word;
+    } fixes[] = {
+        {"privileged containers", "privileged"},
+        {"adding capability", "cap-add"},
+        {"the host's ", "host-namespaces"},
+        {"OCI hooks", "hooks"},
+        {"runtime \"", "runtime"},
+        {"device ", "devices"},
+    };
+    if (err->kind != KK_ERR_DENIED || (strstr(err->msg, "not allowed in realm") == NULL &&
+                                       strstr(err->msg, "realm policy \"host-paths\" not set") == NULL))
+        return;
+    const char *word = "host-paths";
+    for (size_t i = 0; i < KK_ARRAY_SIZE(fixes); i++)
+        if (strstr(err->msg, fixes[i].says) != NULL) {
+            word = fixes[i].word;
+            break;
+        }
+    char was[KK_ERR_MSG_MAX];
+    snprintf(was, sizeof(was), "%s", err->msg);
+    kk_error(err, KK_ERR_DENIED, 0,
+             "%s: the realm's policy (spec.allow) does not include \"%s\"; a policy is set when a realm is "
+             "created: run the cell in a realm made with kuke create realm NAME --allow %s (or a Realm "
+             "manifest with spec.allow: [%s]), or delete realm \"%s\" and create it again so",
+             was, word, word, word, realm);
 }
 
 /* Create the containerd container of spec c (one of the cell's containers) through kuke-ctrd. */
@@ -406,7 +464,9 @@ static int cell_container_create(struct ctl_op *op, const struct ctl_names *n, c
     req.attachable = kk_json_bool(c, "attachable");
     req.spec_hash = hash;
     req.privileged = kk_json_bool(c, "privileged");
-    req.host_network = kk_json_bool(c, "hostNetwork");
+    /* A host-network cell's containers all join its root's network namespace, the host's
+     * (kukeon-reference.md 1.4): not a namespace of their own, which would hold only loopback. */
+    req.host_network = host_net || kk_json_bool(c, "hostNetwork");
     req.host_pid = kk_json_bool(c, "hostPID");
     json_t *r = json_object_get(c, "resources");
     if (json_is_object(r)) {
@@ -490,8 +550,10 @@ static int cell_container_create(struct ctl_op *op, const struct ctl_names *n, c
     }
     req.devices = dptr;
     Kukeon__Ipc__Ctrd__ContainerCreateReply *reply = NULL;
-    if (rc == 0 && kk_ctrd_container_create(sock, &req, &reply, err) < 0)
+    if (rc == 0 && kk_ctrd_container_create(sock, &req, &reply, err) < 0) {
+        cell_policy_fix(err, n->realm);
         rc = kk_error_wrap(err, "container \"%s\" of cell \"%s\"", id, n->cell);
+    }
     if (reply != NULL)
         protobuf_c_message_free_unpacked(&reply->base, NULL);
     free(req.args);
@@ -813,6 +875,47 @@ static void made_started(struct cell_made *m, const char *id)
     m->started = true;
 }
 
+/* kuke-netd's CELL_ATTACH on a thread of its own, while kuke-ctrd works on the containers (helper
+ * sockets serialise their calls, so the two helpers work at the same time). */
+struct cell_net_attach {
+    const struct ctl_names *n;
+    int sock, rc;
+    bool pending, threaded;
+    pthread_t thread;
+    struct kk_netd_cell nc;
+    struct kk_err err;
+};
+
+static void *cell_net_attach_main(void *arg)
+{
+    struct cell_net_attach *na = arg;
+    const struct ctl_names *n = na->n;
+    na->rc = kk_netd_cell_attach(na->sock, n->realm, n->space, n->stack, n->cell, &na->nc, &na->err);
+    return NULL;
+}
+
+static void cell_net_attach_begin(struct cell_net_attach *na)
+{
+    na->pending = true;
+    na->threaded = pthread_create(&na->thread, NULL, cell_net_attach_main, na) == 0;
+    if (!na->threaded)
+        cell_net_attach_main(na);
+}
+
+/* Wait for the attach, if one is under way; its result (-1 with *err). */
+static int cell_net_attach_end(struct cell_net_attach *na, const char *what, struct kk_err *err)
+{
+    if (!na->pending)
+        return 0;
+    if (na->threaded)
+        pthread_join(na->thread, NULL);
+    na->pending = na->threaded = false;
+    if (na->rc == 0)
+        return 0;
+    *err = na->err;
+    return kk_error_wrap(err, "network of %s", what);
+}
+
 /* Bring the stored cell doc to its desired artifacts: cgroup, (when start) network and tasks, files,
  * containers. drift_recreate: a container made from another spec is recreated (create, apply);
  * otherwise it refuses (start). */
@@ -838,26 +941,20 @@ static int cell_converge(struct ctl_op *op, const struct ctl_names *n, const jso
     snprintf(made->cgroup_path, sizeof(made->cgroup_path), "%s", cg.cgroup_path);
     snprintf(made->subtree, sizeof(made->subtree), "%s", cg.subtree_controllers);
 
-    /* The network is attached while the cell runs: kuke-netd makes and pins the netns the root joins. */
-    char ip[KK_NETD_TEXT_SIZE] = "";
+    /* The network is attached while the cell runs: kuke-netd makes and pins the netns the root joins.
+     * It works while kuke-ctrd checks the images and creates the root's container, which names the
+     * namespace's path but enters it only when its task starts, after the attach has ended. */
+    struct cell_net_attach na = {.n = n, .sock = -1};
     if (start && !cell_host_network(doc)) {
-        if ((sock = ctl_helper(op, KK_CTL_NETD, "attaching the cell to its space's network", err)) < 0)
+        if ((na.sock = ctl_helper(op, KK_CTL_NETD, "attaching the cell to its space's network", err)) < 0)
             return -1;
-        struct kk_netd_cell nc;
-        if (kk_netd_cell_attach(sock, n->realm, n->space, n->stack, n->cell, &nc, err) < 0)
-            return kk_error_wrap(err, "network of %s", what);
-        snprintf(ip, sizeof(ip), "%s", nc.address);
-        ip[strcspn(ip, "/")] = '\0';
+        cell_net_attach_begin(&na);
     }
-    if (cell_etc_files(&d, ip, err) < 0)
-        return -1;
 
-    if (cell_images_present(op, n, doc, err) < 0)
-        return -1;
     Kukeon__Ipc__Ctrd__ContainerListReply *l = NULL;
-    if (cell_list(op, n, &l, err) < 0)
-        return -1;
     int rc = 0;
+    if ((rc = cell_images_present(op, n, doc, err)) < 0 || (rc = cell_list(op, n, &l, err)) < 0)
+        goto out;
     const json_t *root = cell_root(doc);
     const char *root_id = kk_cell_root_id(doc);
     if (root == NULL) {
@@ -865,7 +962,7 @@ static int cell_converge(struct ctl_op *op, const struct ctl_names *n, const jso
         goto out;
     }
     /* Pass 1: drift. Every container made from another spec is recreated, or the start refused. */
-    bool root_new = false;
+    bool root_new = false, dropped = false;
     size_t i;
     json_t *c;
     json_array_foreach(kk_cell_containers(doc), i, c)
@@ -888,12 +985,16 @@ static int cell_converge(struct ctl_op *op, const struct ctl_names *n, const jso
                 hash);
         if ((rc = cell_container_delete(op, n, id, NULL, err)) < 0)
             goto out;
+        dropped = true;
         root_new = root_new || strcmp(id, root_id) == 0;
     }
-    protobuf_c_message_free_unpacked(&l->base, NULL);
-    l = NULL;
-    if ((rc = cell_list(op, n, &l, err)) < 0)
-        goto out;
+    /* What pass 1 removed is listed again; otherwise the first list still holds. */
+    if (dropped) {
+        protobuf_c_message_free_unpacked(&l->base, NULL);
+        l = NULL;
+        if ((rc = cell_list(op, n, &l, err)) < 0)
+            goto out;
+    }
 
     /* Pass 2: the root. */
     const Kukeon__Ipc__Ctrd__ContainerStatus *rst = cell_find(l, root_id);
@@ -911,8 +1012,32 @@ static int cell_converge(struct ctl_op *op, const struct ctl_names *n, const jso
         made->root_created = true;
         root_new = true;
     }
+    /* A root that starts now takes the other containers with it: pass 3 makes each afresh, to join
+     * the namespaces of the root as it runs then. Their old records go here, while kuke-netd may
+     * still be attaching. */
+    bool root_starts = start && (rst == NULL || strcmp(rst->state, "running") != 0), others_dropped = false;
+    if (root_starts) {
+        json_array_foreach(kk_cell_containers(doc), i, c)
+        {
+            const char *id = kk_json_str(c, "id");
+            if (strcmp(id, root_id) != 0 && cell_find(l, id) != NULL &&
+                (rc = cell_container_delete(op, n, id, NULL, err)) < 0)
+                goto out;
+        }
+        others_dropped = true;
+    }
+    /* The attach has ended (its address goes into etc-hosts) before any task starts. */
+    if ((rc = cell_net_attach_end(&na, what, err)) < 0)
+        goto out;
+    char ip[KK_NETD_TEXT_SIZE] = "";
+    if (na.sock >= 0) {
+        snprintf(ip, sizeof(ip), "%s", na.nc.address);
+        ip[strcspn(ip, "/")] = '\0';
+    }
+    if ((rc = cell_etc_files(&d, ip, err)) < 0)
+        goto out;
     bool root_started = false;
-    if (start && (rst == NULL || strcmp(rst->state, "running") != 0)) {
+    if (root_starts) {
         if ((rc = cell_task_start(op, n, root_id, err)) < 0)
             goto out;
         made_started(made, root_id);
@@ -934,7 +1059,7 @@ static int cell_converge(struct ctl_op *op, const struct ctl_names *n, const jso
         if (start) {
             bool keep = st != NULL && strcmp(st->state, "running") == 0 && !root_started && !root_new;
             if (!keep) {
-                if (st != NULL && (rc = cell_container_delete(op, n, id, NULL, err)) < 0)
+                if (st != NULL && !others_dropped && (rc = cell_container_delete(op, n, id, NULL, err)) < 0)
                     goto out;
                 if ((rc = cell_container_create(op, n, doc, c, err)) < 0)
                     goto out;
@@ -955,6 +1080,12 @@ static int cell_converge(struct ctl_op *op, const struct ctl_names *n, const jso
                                                           pre, "ExistsPost", 1, "Created", created));
     }
 out:
+    if (na.pending) {
+        /* Left early: the attach is waited for all the same (it uses na), its outcome kept for the
+         * next create or start, which finds the attachment recorded. */
+        struct kk_err ignored;
+        cell_net_attach_end(&na, what, &ignored);
+    }
     if (l != NULL)
         protobuf_c_message_free_unpacked(&l->base, NULL);
     return rc;
@@ -1247,6 +1378,22 @@ static int cell_remove_cgroup(struct ctl_op *op, const struct ctl_names *n, bool
     return 0;
 }
 
+/* kuke-netd's CELL_DELETE on a thread of its own (helper sockets serialise their calls, so it may
+ * run beside calls to the other helpers). */
+struct cell_net_del {
+    const struct ctl_names *n;
+    int sock, rc;
+    struct kk_err err;
+};
+
+static void *cell_net_del_main(void *arg)
+{
+    struct cell_net_del *nd = arg;
+    const struct ctl_names *n = nd->n;
+    nd->rc = kk_netd_cell_delete(nd->sock, n->realm, n->space, n->stack, n->cell, NULL, &nd->err);
+    return NULL;
+}
+
 int ctl_cell_remove(struct ctl_op *op, const struct ctl_names *n, struct ctl_cell_removed *rm,
                     struct kk_err *err)
 {
@@ -1277,6 +1424,15 @@ int ctl_cell_remove(struct ctl_op *op, const struct ctl_names *n, struct ctl_cel
             return -1;
         }
     }
+    /* The network attachment goes while the containers go: another helper, so the CNI DEL (the
+     * slowest step of a delete) overlaps kuke-ctrd's work. Nothing orders them: a DEL needs no task
+     * stopped first (the cell's namespace lives while the root runs in it), and CRI detaches a pod's
+     * network before it stops the sandbox too. */
+    struct cell_net_del nd = {.n = n};
+    nd.sock = ctl_helper(op, KK_CTL_NETD, "removing the cell's network attachment", &nd.err);
+    nd.rc = nd.sock < 0 ? -1 : 0;
+    pthread_t net_thread;
+    bool threaded = nd.sock >= 0 && pthread_create(&net_thread, NULL, cell_net_del_main, &nd) == 0;
     /* Every container of the cell containerd knows, the document's and any left over: kuke-ctrd kills
      * a live task and removes the task, the record and the snapshot. */
     Kukeon__Ipc__Ctrd__ContainerListReply *l = NULL;
@@ -1291,12 +1447,16 @@ int ctl_cell_remove(struct ctl_op *op, const struct ctl_names *n, struct ctl_cel
     }
     if (l != NULL)
         protobuf_c_message_free_unpacked(&l->base, NULL);
+    if (threaded)
+        pthread_join(net_thread, NULL);
+    else if (nd.sock >= 0)
+        cell_net_del_main(&nd);
     if (rc == 0) {
-        int sock = ctl_helper(op, KK_CTL_NETD, "removing the cell's network attachment", err);
-        int nrc = sock < 0 ? -1 : kk_netd_cell_delete(sock, n->realm, n->space, n->stack, n->cell, NULL, err);
-        if (nrc < 0)
+        if (nd.rc < 0) {
+            *err = nd.err;
             kk_error_wrap(err, "network of %s", what);
-        rc = ctl_step(op, nrc, "network", err);
+        }
+        rc = ctl_step(op, nd.rc, "network", err);
     }
     bool cg = false;
     bool host_process =

@@ -21,10 +21,14 @@
 #include "kukeond/controller_internal.h"
 #include "kukeond/ctl_cell.h"
 
-/* How often the loop wakes: the tick of the reference (first relaunch "on the next tick"), and
- * how long one wait for containerd's events holds kuke-ctrd's socket. */
-#define RC_TICK_MS        1000
-#define RC_EVENTS_WAIT_MS 100
+/* The tick of the reference (first relaunch "on the next tick"): restarts whose backoff ran out,
+ * the search for the system stack, the periodic full pass. */
+#define RC_TICK_MS 1000
+/* How often the loop asks kuke-ctrd for containerd's events, without waiting: a task's exit is
+ * acted on (status Exited, autoDelete, a restart) at most this long after it happens. A read that
+ * waited for the first event would hold kuke-ctrd's socket, which carries one call at a time, and
+ * every request's calls would queue behind it. An empty read is one round trip (~0.1 ms). */
+#define RC_EVENTS_POLL_MS 50
 
 /* An intent (Creating, Deleting) seen for this long outside the pass at start is taken as left
  * behind by a crash: kuke in-process may be at work on it behind the daemon's back until then. */
@@ -43,8 +47,9 @@ struct rc_counter {
     char key[4 * KK_NAME_SIZE + 8]; /* realm/space/stack/cell */
     char container[KK_NAME_SIZE];
     unsigned attempts;
-    int64_t due_ms; /* monotonic time the next relaunch may fire */
-    bool owed;      /* a restart is waiting out its backoff: a pass is due at due_ms */
+    int64_t due_ms;      /* monotonic time the next relaunch may fire */
+    int64_t relaunch_ms; /* monotonic time of the last relaunch */
+    bool owed;           /* a restart is waiting out its backoff: a pass is due at due_ms */
 };
 
 struct kk_reconcile {
@@ -231,10 +236,16 @@ static bool rc_restarts(struct kk_reconcile *r, struct ctl_op *op, const struct 
         if (cs == NULL)
             continue;
         if (rc_active(cs)) {
-            /* Seen running: the attempts start over (4.3). */
+            /* Seen running: the attempts start over (4.3) — once it has run for a tick. Events are
+             * read every RC_EVENTS_POLL_MS, and the relaunch's own task delete is one: the pass it
+             * brings sees the container running a moment after its start, which must not reset
+             * the count, or a container that fails within a second would retry forever. */
             struct rc_counter *c = rc_counter(r, key, id, false);
-            if (c != NULL)
-                c->attempts = 0, c->owed = false;
+            if (c != NULL) {
+                c->owed = false;
+                if (rc_now_ms() - c->relaunch_ms >= RC_TICK_MS)
+                    c->attempts = 0;
+            }
             continue;
         }
         bool failed = rc_state_is(cs, "Error");
@@ -280,6 +291,7 @@ static bool rc_restarts(struct kk_reconcile *r, struct ctl_op *op, const struct 
                 json_object_set_new(cs, "restartTime", json_string(stamp));
         }
         c->attempts++;
+        c->relaunch_ms = rc_now_ms();
         int64_t backoff = rc_int(spec_c, "restartBackoffSeconds", RC_DEFAULT_BACKOFF_SECONDS);
         c->due_ms = now + (backoff > 0 ? backoff * 1000 : 0);
     }
@@ -898,17 +910,20 @@ static void *rc_thread(void *arg)
     kk_reconcile_pass(r, true);
     uint32_t interval_s = r->ctl->cfg.reconcile_interval_s;
     int64_t next_full = interval_s > 0 ? rc_now_ms() + (int64_t)interval_s * 1000 : INT64_MAX;
+    int64_t next_tick = rc_now_ms() + RC_TICK_MS;
     bool ctrd_down = false;
     for (;;) {
-        struct timespec tick = {RC_TICK_MS / 1000, (RC_TICK_MS % 1000) * 1000000L};
-        while (nanosleep(&tick, &tick) < 0 && errno == EINTR)
+        /* While containerd's events cannot be read, one try per tick is enough. */
+        long pause_ms = ctrd_down ? RC_TICK_MS : RC_EVENTS_POLL_MS;
+        struct timespec nap = {pause_ms / 1000, (pause_ms % 1000) * 1000000L};
+        while (nanosleep(&nap, &nap) < 0 && errno == EINTR)
             ;
         bool full = false;
         struct ctl_op op = {.ctl = r->ctl, .kind = CTL_KIND_UNKNOWN};
         struct kk_err err = {0};
         int sock = ctl_helper(&op, KK_CTL_CTRD, "reading containerd events", &err);
         Kukeon__Ipc__Ctrd__EventsReadReply *ev = NULL;
-        if (sock >= 0 && kk_ctrd_events_read(sock, KK_CTRD_EVENTS_MAX, RC_EVENTS_WAIT_MS, &ev, &err) == 0) {
+        if (sock >= 0 && kk_ctrd_events_read(sock, KK_CTRD_EVENTS_MAX, 0, &ev, &err) == 0) {
             if (ctrd_down)
                 kk_info("reconcile: containerd events flow again");
             ctrd_down = false;
@@ -921,9 +936,13 @@ static void *rc_thread(void *arg)
             kk_warn("reconcile: reading containerd events: %s", err.msg);
             ctrd_down = true;
         }
-        if (rc_now_ms() >= next_full) {
+        int64_t now = rc_now_ms();
+        if (!full && now < next_tick)
+            continue;
+        next_tick = now + RC_TICK_MS;
+        if (now >= next_full) {
             full = true;
-            next_full = rc_now_ms() + (int64_t)interval_s * 1000;
+            next_full = now + (int64_t)interval_s * 1000;
         }
         if (full || rc_restart_due(r)) {
             kk_reconcile_pass(r, false);
