@@ -6,11 +6,13 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -22,6 +24,45 @@ void kk_tty_frame(uint8_t *buf, uint8_t type, const void *payload, uint16_t len)
     buf[3] = (uint8_t)len;
     if (len > 0)
         memcpy(buf + KK_TTY_HDR, payload, len);
+}
+
+int kk_tty_exit_format(int wstatus, char *buf, size_t size)
+{
+    int n;
+    if (WIFEXITED(wstatus))
+        n = snprintf(buf, size, "exited %d\n", WEXITSTATUS(wstatus));
+    else if (WIFSIGNALED(wstatus))
+        n = snprintf(buf, size, "signaled %d\n", WTERMSIG(wstatus));
+    else
+        return -1;
+    return n < 0 || (size_t)n >= size ? -1 : n;
+}
+
+int kk_tty_exit_parse(const char *buf, size_t len, bool *signaled, int *code)
+{
+    static const struct {
+        const char *word;
+        bool signaled;
+        int max;
+    } kinds[] = {{"exited ", false, 255}, {"signaled ", true, 64}};
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+        size_t wl = strlen(kinds[k].word);
+        if (len <= wl || memcmp(buf, kinds[k].word, wl) != 0)
+            continue;
+        /* Digits only (at most three, no sign, no leading zero but "0"), then one newline. */
+        size_t i = wl;
+        int v = 0;
+        while (i < len && i - wl < 3 && buf[i] >= '0' && buf[i] <= '9')
+            v = v * 10 + (buf[i++] - '0');
+        if (i == wl || (buf[wl] == '0' && i - wl > 1) || i + 1 != len || buf[i] != '\n' || v > kinds[k].max)
+            return -1;
+        if (kinds[k].signaled && v == 0)
+            return -1;
+        *signaled = kinds[k].signaled;
+        *code = v;
+        return 0;
+    }
+    return -1;
 }
 
 /* Write all of buf to a blocking fd. */

@@ -13,6 +13,7 @@
 #ifndef KUKEON_COMMON_TTYRELAY_H
 #define KUKEON_COMMON_TTYRELAY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,12 +31,28 @@
 #define KK_TTY_SOCKET             "socket"
 #define KK_TTY_CAPTURE            "capture"
 #define KK_TTY_RELAY_LOG          "kuketty.log"
+/* The workload's end, "exited N\n" or "signaled N\n". A relay replaces any previous file with an empty
+ * one when it starts, and writes the line, in one write, when the workload ends, before it closes its
+ * clients. Only a whole line counts: an empty file (still running, or a relay killed outright) or a
+ * partial one is no status. kuke run --rm reads it to keep a failed workload's cell. Not written
+ * through a temporary file and a rename: by then the relay has dropped its capabilities and cannot
+ * write the directory (the kukeon user's) any more, only the file it opened. */
+#define KK_TTY_EXIT     "exit"
+#define KK_TTY_EXIT_MAX 32 /* bytes: the longest content, with room to spare */
 
 /* The detach key: two of these in a row (Ctrl-], Ctrl-]). */
 #define KK_TTY_DETACH_KEY 0x1d
 
 /* Encode one frame into buf (KK_TTY_HDR + len bytes). */
 void kk_tty_frame(uint8_t *buf, uint8_t type, const void *payload, uint16_t len);
+
+/* The exit file's content for a wait status (waitpid's), into buf. Returns its length, or -1 when buf is
+ * too small or the status is neither an exit nor a signal. */
+int kk_tty_exit_format(int wstatus, char *buf, size_t size);
+
+/* Parse an exit file's content (len bytes, not terminated): *signaled, and *code (the exit code or
+ * the signal number). -1 when it is not exactly one such line. */
+int kk_tty_exit_parse(const char *buf, size_t len, bool *signaled, int *code);
 
 /* How an attach ended. */
 enum kk_tty_end {

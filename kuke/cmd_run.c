@@ -5,8 +5,10 @@
  * -d, kuke attaches to the container the reference's precedence picks (--container, spec.tty.default,
  * the only non-root attachable one). A workload that ended before the attach shows its output from
  * the capture file instead. --rm sets spec.autoDelete; when the attach ends because the workload
- * ended, kuke also kills and deletes the cell itself rather than waiting for the daemon's reconcile
- * (a ^]^] detach leaves it running). */
+ * ended cleanly, kuke also deletes the cell itself (DeleteCell kills what still runs) rather than
+ * waiting for the daemon's reconcile (a ^]^] detach leaves it running). A workload that failed — its
+ * relay's exit file says so — keeps its cell and its log, as the reconcile keeps an Error cell
+ * (kukeon-reference.md 2.8); kuke's own exit code stays the reference's. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kuke/client.h"
@@ -164,6 +167,46 @@ static int run_attach(const struct kuke_ctx *ctx, const char *cell, const char *
         return -1;
     }
     *end = KK_TTY_END_CLOSED;
+    return 0;
+}
+
+/* How the attached container's workload ended, from its relay's exit file (ttyrelay.h) beside the
+ * capture file. 1: read, into *signaled and *code; 0: nothing to go by (an older relay, a container
+ * that is not attachable, a file that holds no whole line after a short wait) — the caller does as
+ * before the file existed. The relay writes the line before it closes its clients, so it is normally
+ * there at once; the wait (~200 ms) covers a relay still on its way. O_NOFOLLOW and a regular file
+ * only: the directory is writable from inside the container. */
+static int run_exit_status(const struct kuke_ctx *ctx, const char *cell, const char *container,
+                           const struct kuke_cell_scope *s, bool *signaled, int *code)
+{
+    char path[PATH_MAX];
+    struct kk_err lerr;
+    if (kuke_term_log_path(ctx, cell, container, s, path, sizeof(path), &lerr) < 0)
+        return 0;
+    size_t len = strlen(path), cl = strlen("/tty/" KK_TTY_CAPTURE);
+    if (len < cl || strcmp(path + len - cl, "/tty/" KK_TTY_CAPTURE) != 0 ||
+        len - strlen(KK_TTY_CAPTURE) + strlen(KK_TTY_EXIT) >= sizeof(path))
+        return 0; /* not attachable: the shim's log, no relay */
+    strcpy(path + len - strlen(KK_TTY_CAPTURE), KK_TTY_EXIT);
+    for (int attempt = 0; attempt < 10; attempt++) {
+        if (attempt > 0)
+            usleep(20 * 1000);
+        int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0 && errno == ENOENT)
+            continue;
+        if (fd < 0)
+            return 0;
+        struct stat st;
+        char buf[KK_TTY_EXIT_MAX];
+        ssize_t n = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read(fd, buf, sizeof(buf)) : -1;
+        close(fd);
+        if (n < 0)
+            return 0;
+        if (kk_tty_exit_parse(buf, (size_t)n, signaled, code) == 0)
+            return 1;
+        if (n > 0 && buf[n - 1] == '\n')
+            return 0; /* a whole line, not a status: nothing to wait for */
+    }
     return 0;
 }
 
@@ -327,22 +370,43 @@ int kuke_cmd_run(struct kuke_ctx *ctx, struct kk_err *err)
     }
     enum kk_tty_end end = KK_TTY_END_CLOSED;
     rc = run_attach(ctx, name, container, &s, &end, err);
-    if (rm && (rc < 0 || end == KK_TTY_END_CLOSED)) {
-        /* The daemon's reconcile may have deleted it already (autoDelete, Exited). */
+    bool signaled = false;
+    int code = 0;
+    if (rm && rc == 0 && end == KK_TTY_END_CLOSED &&
+        run_exit_status(ctx, name, container, &s, &signaled, &code) == 1 && (signaled || code != 0)) {
+        /* A failure: the cell and its log stay for the user to look at (the reconcile keeps an Error
+         * cell too); kuke's exit code is not the workload's. */
+        char how[64], scope[3 * KUKE_ARG_MAX + 32] = "";
+        const char *abbrev = signaled ? sigabbrev_np(code) : NULL;
+        if (signaled)
+            snprintf(how, sizeof(how), "was killed by signal %d%s%s%s", code, abbrev != NULL ? " (SIG" : "",
+                     abbrev != NULL ? abbrev : "", abbrev != NULL ? ")" : "");
+        else
+            snprintf(how, sizeof(how), "exited with code %d", code);
+        /* The commands to paste, with the scope flags they need. */
+        const char *flags[3] = {"realm", "space", "stack"}, *vals[3] = {s.realm, s.space, s.stack};
+        for (int i = 0; i < 3; i++)
+            if (strcmp(vals[i], "default") != 0)
+                snprintf(scope + strlen(scope), sizeof(scope) - strlen(scope), " --%s %s", flags[i], vals[i]);
+        fflush(stdout);
+        fprintf(stderr,
+                "kuke: cell \"%s\" kept: its workload %s (see kuke log %s%s; kuke delete cell %s%s)\n", name,
+                how, name, scope, name, scope);
+    } else if (rm && (rc < 0 || end == KK_TTY_END_CLOSED)) {
+        /* DeleteCell alone: it kills what still runs (the root) before it removes the containers, and
+         * detaches the network once, where KillCell first would detach it (a CNI DEL) and record a
+         * Stopped status only for the delete to follow. The daemon's reconcile may have deleted the
+         * cell already (autoDelete, Exited): a failed delete is only worth a warning when the cell
+         * is still there. */
         struct kk_err kerr;
         json_t *still = NULL;
         fflush(stdout);
-        if (kuke_term_get_cell(ctx, name, &s, &still, NULL, &kerr) == 0 && still != NULL) {
-            cell_named(ctx, "KillCell", name, &s, &kerr);
-            json_decref(still);
-            still = NULL;
-            if (cell_named(ctx, "DeleteCell", name, &s, &kerr) < 0 &&
-                kuke_term_get_cell(ctx, name, &s, &still, NULL, &kerr) == 0 && still != NULL)
-                fprintf(stderr,
-                        "kuke: warning: deleting cell \"%s\" (--rm): %s; the daemon deletes it once it has "
-                        "exited\n",
-                        name, kerr.msg);
-        }
+        if (cell_named(ctx, "DeleteCell", name, &s, &kerr) < 0 &&
+            kuke_term_get_cell(ctx, name, &s, &still, NULL, &kerr) == 0 && still != NULL)
+            fprintf(stderr,
+                    "kuke: warning: deleting cell \"%s\" (--rm): %s; the daemon deletes it once it has "
+                    "exited\n",
+                    name, kerr.msg);
         json_decref(still);
     }
     json_decref(cell);

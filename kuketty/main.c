@@ -7,7 +7,9 @@
  *   - serves tty/socket (0660; the directory's setgid group, kukeon) to attach clients, one after the
  *     other or several at once (ttyrelay.h);
  *   - reaps what is re-parented to it, passes SIGTERM/SIGINT/SIGHUP/SIGQUIT to the workload (SIGTERM
- *     also hangs up the terminal, so an interactive shell ends too) and exits with its status.
+ *     also hangs up the terminal, so an interactive shell ends too) and exits with its status;
+ *   - records that status in tty/exit ("exited N" or "signaled N") before it closes its clients, so
+ *     that kuke run --rm can tell a clean exit from a failure once its attach ends.
  * Once the workload runs, the relay gives up every capability, sets no_new_privs and confines
  * itself with a seccomp allow-list; none of that reaches the workload, which was forked before.
  *
@@ -70,6 +72,7 @@ static bool ever_attached;
 static uint8_t history[HISTORY];
 static size_t history_len;
 static int master = -1;
+static int exit_fd = -1; /* tty/exit, made empty at the start (before confine()), written at the end */
 static uint8_t input[INPUT_BUF];
 static size_t input_len;
 
@@ -359,6 +362,21 @@ static int open_in(const char *dir, const char *name, int flags, mode_t mode)
     return open(path, flags | O_CLOEXEC | O_NOFOLLOW, mode);
 }
 
+/* The workload's end into tty/exit, opened empty at the start: one write of one line, which readers
+ * take only whole (ttyrelay.h). A failure is said in the log: kuke then treats the run as it would an
+ * older relay's. */
+static void write_exit(int status)
+{
+    char line[KK_TTY_EXIT_MAX];
+    int n = kk_tty_exit_format(status, line, sizeof(line));
+    if (exit_fd < 0 || n < 0)
+        return;
+    if (write(exit_fd, line, (size_t)n) != n)
+        logf_("recording the exit status in %s: %s", KK_TTY_EXIT, strerror(errno));
+    close(exit_fd);
+    exit_fd = -1;
+}
+
 static int relay(const char *dir, char **argv)
 {
     /* Our own diagnostics go to kuketty.log beside the capture, where they are looked for; the
@@ -391,6 +409,19 @@ static int relay(const char *dir, char **argv)
         return EX_SOFTWARE;
     }
     fchmod(cap, 0640);
+    /* A previous run's exit status is not this run's: an empty file of our own replaces it before the
+     * socket is there to attach to. Made now, while the relay may still write the directory. */
+    char epath[4096];
+    if ((size_t)snprintf(epath, sizeof(epath), "%s/%s", dir, KK_TTY_EXIT) >= sizeof(epath) ||
+        (unlink(epath) < 0 && errno != ENOENT)) {
+        logf_("removing %s/%s: %s", dir, KK_TTY_EXIT, strerror(errno));
+        return EX_SOFTWARE;
+    }
+    exit_fd = open_in(dir, KK_TTY_EXIT, O_WRONLY | O_CREAT | O_EXCL, 0640);
+    if (exit_fd < 0)
+        logf_("creating %s/%s: %s (the exit status will not be recorded)", dir, KK_TTY_EXIT, strerror(errno));
+    else
+        fchmod(exit_fd, 0640);
 
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", dir, KK_TTY_SOCKET) >=
@@ -497,6 +528,7 @@ static int relay(const char *dir, char **argv)
                         if (w == child && !exited) {
                             exited = true;
                             status = st;
+                            write_exit(st);
                             ms_from_now(&deadline, DRAIN_MS);
                             ms_from_now(&linger, LINGER_MS);
                         }

@@ -6,14 +6,16 @@
 # a container printing a line every 10 ms with nobody attached is not slowed, and kuke log (through
 # the daemon and in-process) shows every line in order; kuke log -f follows and stops cleanly on
 # SIGINT; kuke log of a non-attachable container reads the shim's log; kuke run --rm --image
-# --command 'echo done' prints done and leaves no cell; the refusals of kukeon-reference.md 7.2.
+# --command 'echo done' prints done and leaves no cell, while a failing workload's cell stays (Error,
+# not deleted by the reconcile either) with its log, and kuke says so with the workload's code; the
+# refusals of kukeon-reference.md 7.2.
 set -u
 . "$KUKEON_TOP/tests/lib/tap.sh"
 . "$KUKEON_TOP/tests/lib/tmux.sh"
 . "$KUKEON_TOP/tests/lib/kukeond.sh"
 B=$BUILD
 KUKE="$B/bin/kuke"
-N=19
+N=22
 tap_plan $N
 
 skip_all() { kd_skip_all attach "$1"; }
@@ -195,6 +197,23 @@ if [ "$(rc)" = 0 ] && echo "$out" | tr -d '\r' | grep -qx 'done'; then tap_ok "k
     tap_fail "run --rm prints done" "rc=$(rc) out=$out"; fi
 left=$("$KUKE" get cell once "${S[@]}" "${D[@]}" 2>&1)
 if echo "$left" | grep -q 'not found'; then tap_ok "and leaves no cell behind"; else tap_fail "run --rm leaves no cell" "$left"; fi
+# A workload that fails (busybox grep of a missing file: code 2) keeps its cell and log; kuke's own
+# exit code is not the workload's. The state is Error, which the daemon's reconcile keeps too: still
+# there a few ticks later.
+out=$(out_of run --rm --image "$IMG" --name failing --command 'grep x /no-such-file' "${S[@]}" "${D[@]}" </dev/null)
+want="kuke: cell \"failing\" kept: its workload exited with code 2 (see kuke log failing ${S[*]}; kuke delete cell failing ${S[*]})"
+if [ "$(rc)" = 0 ] && echo "$out" | grep -qxF "$want"; then tap_ok "kuke run --rm of a failing workload: exit 0, and says the cell is kept with the code (2)"; else
+    tap_fail "run --rm failing says kept" "rc=$(rc) out=$out"; fi
+failing_is_error() { [ "$(cell_state failing)" = Error ]; }
+wait_for 5 failing_is_error
+sleep 2
+st=$(cell_state failing)
+if [ "$st" = Error ]; then tap_ok "the failed cell is still there, Error, after the reconcile's ticks"; else
+    tap_fail "failed cell kept" "state=$st $("$KUKE" get cell failing "${S[@]}" "${D[@]}" 2>&1)"; fi
+out=$(out_of log failing "${S[@]}" "${D[@]}")
+if [ "$(rc)" = 0 ] && echo "$out" | tr -d '\r' | grep -q 'grep: /no-such-file: No such file or directory'; then
+    tap_ok "kuke log of the kept cell shows why it failed"; else tap_fail "log of kept cell" "rc=$(rc) out=$out"; fi
+"$KUKE" delete cell failing "${S[@]}" "${D[@]}" >/dev/null 2>&1
 
 # --- a stop ends the shell at once ---------------------------------------------------------------------
 # The relay passes SIGTERM on and hangs up the terminal: an interactive shell (which ignores SIGTERM)

@@ -4,14 +4,16 @@
 # pseudo-terminal, `echo hi-$((6*7))`, a pane resize that `stty size` follows, a ^]^] detach that
 # leaves the shell running, a re-attach that finds the same shell; a workload printing a line every
 # 10 ms with nobody reading — and with a client that has stopped reading — is not slowed and its
-# capture file holds every line in order; the workload's exit status is the relay's; the socket is
-# 0660 with the directory's group, so only root and that group's members can attach.
+# capture file holds every line in order; the workload's exit status is the relay's, and is in the
+# exit file (0640) before the attach ends — "exited N", or "signaled N" for a workload a signal ended;
+# a relay's start empties a previous run's exit file; the socket is 0660 with the directory's group,
+# so only root and that group's members can attach.
 set -u
 . "$KUKEON_TOP/tests/lib/tap.sh"
 . "$KUKEON_TOP/tests/lib/tmux.sh"
 B=$BUILD
 KT="$B/libexec/kuketty"
-N=13
+N=16
 tap_plan $N
 
 skip_all() { for i in $(seq 1 $N); do tap_skip "relay $i" "$1"; done; exit 0; }
@@ -68,7 +70,8 @@ if kill -0 "$RELAY" 2>/dev/null; then tap_ok "the relay and its shell keep runni
 
 "${TM[@]}" kill-server >/dev/null 2>&1
 TM=(tmux -L "${P}-relay2" -f /dev/null) # a fresh server: the old one may still be going away
-"${TM[@]}" new-session -d -s t -x 100 -y 30 "$KT attach $D1/socket; echo attach-exit=\$?; sleep 600"
+# The exit file is read the moment the attach ends: the relay writes it before it closes its clients.
+"${TM[@]}" new-session -d -s t -x 100 -y 30 "$KT attach $D1/socket; echo attach-exit=\$?; echo exit-file=\$(cat $D1/exit); sleep 600"
 sleep 0.3
 "${TM[@]}" send-keys -t t 'echo again-$X' Enter
 if pane_has '^again-kept-42'; then tap_ok "re-attach finds the same shell (variable still set)"; else
@@ -81,10 +84,34 @@ if [ "$rc" -eq 7 ]; then tap_ok "the relay exits with the workload's status (7)"
     tap_fail "relay exit status" "got $rc"; fi
 if pane_has '^attach-exit=0'; then tap_ok "the workload's exit closes the attach (exit 0)"; else
     tap_fail "attach ends on exit" "$("${TM[@]}" capture-pane -p -t t)"; fi
+if pane_has '^exit-file=exited 7$' && [ "$(stat -c %a "$D1/exit")" = 640 ] && [ "$(cat "$D1/exit")" = "exited 7" ]; then
+    tap_ok "the exit file says \"exited 7\" (0640) as soon as the attach ends"
+else
+    tap_fail "exit file" "$("${TM[@]}" capture-pane -p -t t | grep exit-file) $(ls -l "$D1")"
+fi
 "${TM[@]}" kill-server >/dev/null 2>&1
 if grep -q 'hi-42' "$D1/capture" && grep -q 'again-kept-42' "$D1/capture"; then
     tap_ok "the capture file holds the whole session"; else
     tap_fail "capture file" "$(cat "$D1/capture")"; fi
+
+# ---- the exit file of a signal, and a new run's start -------------------------------------------------
+# A previous run's status is gone once the relay serves (an empty file: no status yet); a stop (SIGTERM to the relay, passed on) ends
+# the workload by a signal, which the file names; nobody attached, and the relay does not linger.
+D4="$T/signal"
+mkdir -p "$D4"
+printf 'exited 0\n' >"$D4/exit"
+"$KT" --dir "$D4" -- /bin/sleep 600 &
+R4=$!
+RELAY_PIDS+=("$R4")
+wait_sock "$D4/socket"
+if [ -f "$D4/exit" ] && [ ! -s "$D4/exit" ]; then tap_ok "a relay's start empties the previous run's exit file"; else
+    tap_fail "stale exit file emptied" "$(ls -l "$D4/exit" 2>&1) $(cat "$D4/exit" 2>&1)"; fi
+kill -TERM "$R4"
+wait "$R4"
+rc4=$?
+if [ "$rc4" = 143 ] && [ "$(cat "$D4/exit" 2>&1)" = "signaled 15" ]; then
+    tap_ok "a workload ended by SIGTERM: the exit file says \"signaled 15\" (relay exit 143)"
+else tap_fail "signal exit file" "rc=$rc4 exit=$(cat "$D4/exit" 2>&1)"; fi
 
 # ---- an unattended writer is not slowed ------------------------------------------------------------
 # 200 lines of ~4 KiB, one every 10 ms (2 s instead of the issue's minute: the relay's path per

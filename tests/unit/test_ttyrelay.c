@@ -2,8 +2,10 @@
  * container (kuke/cmd_attach.c): frame encoding; the detach key (^]^] ends the attach, a single ^]
  * is sent on with the next byte); a relay's close ends it; a missing socket is reported by path;
  * --container, spec.tty.default and the only non-root (attachable) container, with the reference's
- * messages. A fork plays the relay on a real Unix socket. */
+ * messages; the relay's exit file (format from real wait statuses, and the parser's refusals). A fork
+ * plays the relay on a real Unix socket. */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -209,6 +211,66 @@ static void test_pick(void **state)
     json_decref(c);
 }
 
+/* The wait status of a real child that exits with code, or (code < 0) is killed by -code. */
+static int child_status(int code)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (code < 0)
+            raise(-code);
+        _exit(code < 0 ? 99 : code);
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    return st;
+}
+
+static void test_exit_file(void **state)
+{
+    (void)state;
+    static const struct {
+        int code;
+        const char *want;
+    } cases[] = {{0, "exited 0\n"},
+                 {3, "exited 3\n"},
+                 {255, "exited 255\n"},
+                 {-SIGKILL, "signaled 9\n"},
+                 {-SIGTERM, "signaled 15\n"}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char buf[KK_TTY_EXIT_MAX];
+        int n = kk_tty_exit_format(child_status(cases[i].code), buf, sizeof(buf));
+        assert_int_equal(n, (int)strlen(cases[i].want));
+        assert_string_equal(buf, cases[i].want);
+        bool sig = !(cases[i].code < 0);
+        int code = -1;
+        assert_int_equal(kk_tty_exit_parse(buf, (size_t)n, &sig, &code), 0);
+        assert_int_equal(sig, cases[i].code < 0);
+        assert_int_equal(code, cases[i].code < 0 ? -cases[i].code : cases[i].code);
+    }
+    char tiny[4];
+    assert_int_equal(kk_tty_exit_format(0, tiny, sizeof(tiny)), -1);
+    /* What a planted or truncated file may hold: never taken for a status. */
+    static const char *const bad[] = {"",
+                                      "exited",
+                                      "exited \n",
+                                      "exited 3",
+                                      "exited 3\n\n",
+                                      "exited 03\n",
+                                      "exited -1\n",
+                                      "exited 256\n",
+                                      "exited 1000\n",
+                                      "signaled 0\n",
+                                      "signaled 65\n",
+                                      "Exited 3\n",
+                                      "exited 3 \n"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        bool sig = false;
+        int code = 0;
+        assert_int_equal(kk_tty_exit_parse(bad[i], strlen(bad[i]), &sig, &code), -1);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -217,6 +279,7 @@ int main(void)
         cmocka_unit_test(test_relay_close_ends_attach),
         cmocka_unit_test(test_missing_socket),
         cmocka_unit_test(test_pick),
+        cmocka_unit_test(test_exit_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
