@@ -14,7 +14,7 @@ source "$here/../lib/tap.sh"
 source "$here/../lib/registry.sh"
 
 checks=(resolve fetch-layout ctrd-load wrong-password anonymous unknown-repo unknown-tag down
-    self-signed bearer index-host-only no-platform bad-digest redirect redirect-away skip schema1 no-password-leak)
+    self-signed bearer index-host-only no-platform bad-digest redirect redirect-away skip-list schema1 no-password-leak)
 tap_plan "${#checks[@]}"
 skip_all() {
     local c
