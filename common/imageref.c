@@ -251,3 +251,24 @@ bool kk_imageref_internal(const struct kk_imageref *r)
 {
     return strcmp(r->domain, KK_IMAGEREF_INTERNAL_DOMAIN) == 0;
 }
+
+bool kk_media_is_index(const char *mt)
+{
+    return strcmp(mt, KK_MT_OCI_INDEX) == 0 || strcmp(mt, KK_MT_DOCKER_LIST) == 0;
+}
+
+bool kk_media_is_manifest(const char *mt)
+{
+    return strcmp(mt, KK_MT_OCI_MANIFEST) == 0 || strcmp(mt, KK_MT_DOCKER_MANIFEST) == 0;
+}
+
+bool kk_media_printable(const char *s, size_t max)
+{
+    size_t n = strnlen(s, max);
+    if (n == 0 || n >= max)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+            return false;
+    return true;
+}

@@ -57,4 +57,18 @@ bool kk_imageref_internal(const struct kk_imageref *r);
 /* Whether s is "sha256:" and 64 lowercase hex digits. */
 bool kk_imageref_digest_valid(const char *s);
 
+/* The media types of image documents both kuke-fetchd (from a registry) and kuke-ctrd (from a
+ * tarball, or its content store) read. */
+#define KK_MT_OCI_INDEX       "application/vnd.oci.image.index.v1+json"
+#define KK_MT_OCI_MANIFEST    "application/vnd.oci.image.manifest.v1+json"
+#define KK_MT_DOCKER_LIST     "application/vnd.docker.distribution.manifest.list.v2+json"
+#define KK_MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+
+/* An index (OCI image index, Docker manifest list) or an image manifest (OCI, Docker schema 2). */
+bool kk_media_is_index(const char *mt);
+bool kk_media_is_manifest(const char *mt);
+
+/* A media type, a descriptor's string: 1 to max-1 bytes of printable ASCII without blanks. */
+bool kk_media_printable(const char *s, size_t max);
+
 #endif

@@ -244,8 +244,6 @@ int ctrd_content_held(struct ctrd *c, const char *ns, char *const *digests, size
                       Kukeon__Ipc__Ctrd__ContentHeldReply *out, struct kk_err *err);
 
 /* Parsing shared by load and resolve (pure). */
-bool ctrd_media_is_index(const char *mt);
-bool ctrd_media_is_manifest(const char *mt);
 int ctrd_desc_from_json(const json_t *j, struct ctrd_desc *d, struct kk_err *err);
 /* From an index document, the manifest for this host (os linux, architecture arch). */
 int ctrd_index_pick(const json_t *index, const char *arch, struct ctrd_desc *out, struct kk_err *err);

@@ -13,37 +13,12 @@
 #include "common/log.h"
 #include "common/util.h"
 
-#define MT_OCI_INDEX           "application/vnd.oci.image.index.v1+json"
-#define MT_OCI_MANIFEST        "application/vnd.oci.image.manifest.v1+json"
-#define MT_DOCKER_LIST         "application/vnd.docker.distribution.manifest.list.v2+json"
-#define MT_DOCKER_MANIFEST     "application/vnd.docker.distribution.manifest.v2+json"
 #define MT_DOCKER_CONFIG       "application/vnd.docker.container.image.v1+json"
 #define MT_DOCKER_LAYER        "application/vnd.docker.image.rootfs.diff.tar"
 #define MT_DOCKER_LAYER_GZ     "application/vnd.docker.image.rootfs.diff.tar.gzip"
 #define CTRD_INDEX_ENTRIES_MAX 64
 
-bool ctrd_media_is_index(const char *mt)
-{
-    return strcmp(mt, MT_OCI_INDEX) == 0 || strcmp(mt, MT_DOCKER_LIST) == 0;
-}
-
-bool ctrd_media_is_manifest(const char *mt)
-{
-    return strcmp(mt, MT_OCI_MANIFEST) == 0 || strcmp(mt, MT_DOCKER_MANIFEST) == 0;
-}
-
 /* ---- documents -------------------------------------------------------------------------------- */
-
-static bool ctrd_printable(const char *s, size_t max)
-{
-    size_t n = strnlen(s, max);
-    if (n == 0 || n >= max)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
-            return false;
-    return true;
-}
 
 int ctrd_desc_from_json(const json_t *j, struct ctrd_desc *d, struct kk_err *err)
 {
@@ -56,7 +31,7 @@ int ctrd_desc_from_json(const json_t *j, struct ctrd_desc *d, struct kk_err *err
     if (!ctrd_digest_valid(dg))
         return kk_error(err, KK_ERR_INVALID, 0, "image descriptor digest \"%.80s\" is not sha256:<64 hex>",
                         dg);
-    if (mt != NULL && !ctrd_printable(mt, sizeof(d->media_type)))
+    if (mt != NULL && !kk_media_printable(mt, sizeof(d->media_type)))
         return kk_error(err, KK_ERR_INVALID, 0, "image descriptor %s has an unusable media type", dg);
     kk_strlcpy(d->media_type, mt != NULL ? mt : "", sizeof(d->media_type));
     kk_strlcpy(d->digest, dg, sizeof(d->digest));
@@ -665,7 +640,7 @@ static int ctrd_load_oci_entry(struct ctrd_load_ctx *lc, const struct ctrd_desc 
     int ret = -1;
     uint64_t total = 0;
     const struct ctrd_tar_entry *ie = NULL;
-    if (ctrd_media_is_index(target->media_type)) {
+    if (kk_media_is_index(target->media_type)) {
         ie = ctrd_oci_blob(lc->tar, target->digest, err);
         if (ie == NULL || ctrd_tar_read(lc->tar, ie, CTRD_DOC_MAX, &buf, err) < 0 ||
             (index = ctrd_json_parse(buf, ie->size, "image index", err)) == NULL ||
@@ -673,12 +648,12 @@ static int ctrd_load_oci_entry(struct ctrd_load_ctx *lc, const struct ctrd_desc 
             goto out;
         free(buf);
         buf = NULL;
-        if (!ctrd_media_is_manifest(mdesc.media_type)) {
+        if (!kk_media_is_manifest(mdesc.media_type)) {
             kk_error(err, KK_ERR_INVALID, 0, "image index %s points to a %s, not a manifest", target->digest,
                      mdesc.media_type);
             goto out;
         }
-    } else if (!ctrd_media_is_manifest(target->media_type)) {
+    } else if (!kk_media_is_manifest(target->media_type)) {
         kk_error(err, KK_ERR_INVALID, 0, "index.json lists a %s, neither an image manifest nor an index",
                  target->media_type);
         goto out;
@@ -891,7 +866,7 @@ static int ctrd_load_docker_entry(struct ctrd_load_ctx *lc, const json_t *entry,
                                                 (json_int_t)le->size, "digest", digest));
     }
     manifest = json_pack("{s:i, s:s, s:{s:s, s:I, s:s}, s:O}", "schemaVersion", 2, "mediaType",
-                         MT_DOCKER_MANIFEST, "config", "mediaType", MT_DOCKER_CONFIG, "size",
+                         KK_MT_DOCKER_MANIFEST, "config", "mediaType", MT_DOCKER_CONFIG, "size",
                          (json_int_t)cdesc.size, "digest", cdesc.digest, "layers", layers);
     mbuf = manifest != NULL ? json_dumps(manifest, JSON_COMPACT) : NULL;
     if (mbuf == NULL) {
@@ -899,7 +874,7 @@ static int ctrd_load_docker_entry(struct ctrd_load_ctx *lc, const json_t *entry,
         goto out;
     }
     struct ctrd_desc mdesc = {.size = strlen(mbuf)};
-    kk_strlcpy(mdesc.media_type, MT_DOCKER_MANIFEST, sizeof(mdesc.media_type));
+    kk_strlcpy(mdesc.media_type, KK_MT_DOCKER_MANIFEST, sizeof(mdesc.media_type));
     if (ctrd_sha256(mbuf, mdesc.size, mdesc.digest, err) < 0)
         goto out;
     uint64_t total = 0;
@@ -1029,7 +1004,7 @@ static int ctrd_image_walk(struct ctrd *c, const char *ns, const struct ctrd_des
     struct ctrd_desc mdesc = *target;
     json_t *doc = NULL, *config = NULL;
     *size = target->size;
-    if (ctrd_media_is_index(target->media_type)) {
+    if (kk_media_is_index(target->media_type)) {
         if (ctrd_read_json(c, ns, target->digest, "index", &doc, err) < 0)
             return -1;
         int rc = ctrd_index_pick(doc, c->arch, &mdesc, err);
@@ -1038,7 +1013,7 @@ static int ctrd_image_walk(struct ctrd *c, const char *ns, const struct ctrd_des
             return -1;
         *size += mdesc.size;
     }
-    if (!ctrd_media_is_manifest(mdesc.media_type))
+    if (!kk_media_is_manifest(mdesc.media_type))
         return kk_error(err, KK_ERR_INVALID, 0, "image target %s is a %s, not a manifest", mdesc.digest,
                         mdesc.media_type);
     if (ctrd_read_json(c, ns, mdesc.digest, "manifest", &doc, err) < 0)

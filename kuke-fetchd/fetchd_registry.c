@@ -25,11 +25,7 @@
 #include "ipc/fetchd_client.h"
 #include "kuke-fetchd/fetchd_http.h"
 
-#define MT_OCI_INDEX       "application/vnd.oci.image.index.v1+json"
-#define MT_OCI_MANIFEST    "application/vnd.oci.image.manifest.v1+json"
-#define MT_DOCKER_LIST     "application/vnd.docker.distribution.manifest.list.v2+json"
-#define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
-#define MT_ACCEPT          MT_OCI_INDEX ", " MT_OCI_MANIFEST ", " MT_DOCKER_LIST ", " MT_DOCKER_MANIFEST
+#define MT_ACCEPT    KK_MT_OCI_INDEX ", " KK_MT_OCI_MANIFEST ", " KK_MT_DOCKER_LIST ", " KK_MT_DOCKER_MANIFEST
 #define FR_INDEX_MAX       256 /* entries of an index looked at */
 #define FR_WHAT_MAX        (KK_IMAGEREF_STR_MAX + 128) /* "manifest sha256:... of image <name>" */
 
@@ -114,27 +110,6 @@ static int fr_mem_sink(void *opaque, const void *data, size_t len, struct kk_err
     return 0;
 }
 
-static bool fr_is_index(const char *mt)
-{
-    return strcmp(mt, MT_OCI_INDEX) == 0 || strcmp(mt, MT_DOCKER_LIST) == 0;
-}
-
-static bool fr_is_manifest(const char *mt)
-{
-    return strcmp(mt, MT_OCI_MANIFEST) == 0 || strcmp(mt, MT_DOCKER_MANIFEST) == 0;
-}
-
-static bool fr_printable(const char *s, size_t max)
-{
-    size_t n = strnlen(s, max);
-    if (n == 0 || n >= max)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
-            return false;
-    return true;
-}
-
 /* GET manifests/<reference>, verified: it hashes to what the registry says, to expect_digest when
  * given (and has expect_size when not 0); schema 1 refused; media type from the document (else the
  * Content-Type, else guessed from its fields as the OCI spec allows). */
@@ -188,11 +163,11 @@ static int fr_get_doc(struct fh_session *s, const char *reference, const char *e
     }
     if (mt == NULL || mt[0] == '\0')
         mt = r.content_type;
-    if (!fr_is_index(mt) && !fr_is_manifest(mt)) {
+    if (!kk_media_is_index(mt) && !kk_media_is_manifest(mt)) {
         if (json_object_get(d->json, "manifests") != NULL)
-            mt = MT_OCI_INDEX;
+            mt = KK_MT_OCI_INDEX;
         else if (json_object_get(d->json, "config") != NULL && json_object_get(d->json, "layers") != NULL)
-            mt = MT_OCI_MANIFEST;
+            mt = KK_MT_OCI_MANIFEST;
         else {
             char esc[130];
             kk_log_escape(mt, esc, sizeof(esc));
@@ -221,7 +196,7 @@ static int fr_desc(const json_t *j, Kukeon__Ipc__Fetchd__Descriptor **out, const
         kk_log_escape(dg, esc, sizeof(esc));
         return kk_error(err, KK_ERR_INVALID, 0, "%s: descriptor digest \"%s\" is not sha256:<64 hex>", what, esc);
     }
-    if (mt != NULL && !fr_printable(mt, 256))
+    if (mt != NULL && !kk_media_printable(mt, 256))
         return kk_error(err, KK_ERR_INVALID, 0, "%s: descriptor %s has an unusable media type", what, dg);
     Kukeon__Ipc__Fetchd__Descriptor *d = calloc(1, sizeof(*d));
     if (d == NULL)
@@ -317,7 +292,7 @@ static int fr_index_pick(const struct fr_doc *idx, const Kukeon__Ipc__Fetchd__So
         const char *mar = json_string_value(json_object_get(p, "architecture"));
         const char *mva = json_string_value(json_object_get(p, "variant"));
         const char *mt = json_string_value(json_object_get(m, "mediaType"));
-        if (mos == NULL || mar == NULL || (mt != NULL && !fr_is_manifest(mt)))
+        if (mos == NULL || mar == NULL || (mt != NULL && !kk_media_is_manifest(mt)))
             continue;
         if (strcmp(mos, "unknown") != 0 && used < sizeof(offered) - 1) {
             char one[96];
@@ -396,7 +371,7 @@ static int fr_resolve_manifest(struct fr_req *q, const Kukeon__Ipc__Fetchd__Sour
     index_digest[0] = '\0';
     if (fr_get_doc(&q->s, reference, q->ref.digest[0] != '\0' ? q->ref.digest : NULL, 0, &top, what, err) < 0)
         return -1;
-    if (fr_is_manifest(top.media_type)) {
+    if (kk_media_is_manifest(top.media_type)) {
         *man = top;
         return 0;
     }
@@ -413,7 +388,7 @@ static int fr_resolve_manifest(struct fr_req *q, const Kukeon__Ipc__Fetchd__Sour
     snprintf(what, sizeof(what), "manifest %s of image %s", cd, q->name);
     if (fr_get_doc(&q->s, cd, cd, child_size, man, what, err) < 0)
         return -1;
-    if (!fr_is_manifest(man->media_type)) {
+    if (!kk_media_is_manifest(man->media_type)) {
         fr_doc_free(man);
         return kk_error(err, KK_ERR_INVALID, 0, "the index of image %s points to another index (%s), not a manifest",
                         q->name, cd);
@@ -514,7 +489,7 @@ static char *fr_layout_index(const char *name, const struct fr_doc *man)
     json_t *ann = json_pack("{s:s, s:s}", "io.containerd.image.name", name, "org.opencontainers.image.ref.name", name);
     json_t *desc = json_pack("{s:s, s:s, s:I, s:o}", "mediaType", man->media_type, "digest", man->digest, "size",
                              (json_int_t)man->len, "annotations", ann);
-    json_t *idx = json_pack("{s:i, s:s, s:[o]}", "schemaVersion", 2, "mediaType", MT_OCI_INDEX, "manifests", desc);
+    json_t *idx = json_pack("{s:i, s:s, s:[o]}", "schemaVersion", 2, "mediaType", KK_MT_OCI_INDEX, "manifests", desc);
     char *s = idx != NULL ? json_dumps(idx, JSON_COMPACT) : NULL;
     json_decref(idx);
     return s;
@@ -540,7 +515,7 @@ int fetchd_fetch(const Kukeon__Ipc__Fetchd__Fetch *req, int out_fd, Kukeon__Ipc_
     snprintf(what, sizeof(what), "manifest %s of image %s", req->manifest_digest, q.name);
     if (fr_get_doc(&q.s, req->manifest_digest, req->manifest_digest, 0, &man, what, err) < 0)
         goto out;
-    if (!fr_is_manifest(man.media_type)) {
+    if (!kk_media_is_manifest(man.media_type)) {
         kk_error(err, KK_ERR_INVALID, 0, "%s is a %s, not an image manifest", what, man.media_type);
         goto out;
     }

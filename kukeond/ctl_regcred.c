@@ -13,12 +13,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -233,58 +231,6 @@ static int remove_secrets_in(int rfd, const char *dir_path, struct kk_err *err)
     return removed;
 }
 
-/* Replace CTL_REGCRED_FILE in sfd with text, atomically and durably, as kk_store_write_file does,
- * but with the mode given at creation only: the API worker's sandbox lets it set no other mode than
- * the store's own (security/profile_api.c), and 0600 at open needs none (a umask only takes bits
- * away). */
-static int write_private(int sfd, const char *path, const char *text, size_t len, struct kk_err *err)
-{
-    char tmp[64];
-    int fd = -1;
-    for (int i = 0; i < 16 && fd < 0; i++) {
-        uint64_t r = 0;
-        if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
-            r = ((uint64_t)getpid() << 32) ^ (uint64_t)i ^ (uint64_t)(uintptr_t)&r;
-        snprintf(tmp, sizeof(tmp), REGCRED_TMP_PREFIX "%016" PRIx64 ".tmp", r);
-        fd = openat(sfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0 && errno != EEXIST)
-            return kk_error(err, errno == EACCES ? KK_ERR_PERMISSION : KK_ERR_INTERNAL, errno,
-                            "writing %s: creating a temporary file beside it", path);
-    }
-    if (fd < 0)
-        return kk_error(err, KK_ERR_INTERNAL, EEXIST, "writing %s: creating a temporary file beside it",
-                        path);
-    const char *step = NULL;
-    for (size_t off = 0; off < len && step == NULL;) {
-        ssize_t w = write(fd, text + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            step = "writing";
-        else
-            off += (size_t)w;
-    }
-    if (step == NULL && fsync(fd) < 0)
-        step = "syncing";
-    int saved = errno;
-    if (close(fd) < 0 && step == NULL) {
-        step = "closing";
-        saved = errno;
-    }
-    if (step == NULL && renameat(sfd, tmp, sfd, CTL_REGCRED_FILE) < 0) {
-        step = "renaming into place";
-        saved = errno;
-    }
-    if (step != NULL) {
-        unlinkat(sfd, tmp, 0);
-        return kk_error(err, saved == ENOSPC ? KK_ERR_UNAVAILABLE : KK_ERR_INTERNAL, saved,
-                        "writing %s: %s the temporary file", path, step);
-    }
-    if (fsync(sfd) < 0)
-        return kk_error(err, KK_ERR_INTERNAL, errno, "writing %s: syncing its directory", path);
-    return 0;
-}
-
 static int write_secrets(struct kk_ctl *ctl, const char *realm, json_t *creds, struct kk_err *err)
 {
     struct kk_derived d;
@@ -325,7 +271,7 @@ static int write_secrets(struct kk_ctl *ctl, const char *realm, json_t *creds, s
     if (text == NULL)
         return kk_error(err, KK_ERR_INTERNAL, 0, "writing %s: out of memory", path);
     size_t len = strlen(text);
-    int rc = write_private(sfd, path, text, len, err);
+    int rc = kk_store_write_file(sfd, CTL_REGCRED_FILE, path, REGCRED_TMP_PREFIX, 0600, text, len, err);
     explicit_bzero(text, len);
     free(text);
     return rc;

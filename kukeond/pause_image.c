@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/tar.h"
 #include "common/util.h"
 
 /* ---- SHA-256 ------------------------------------------------------------------------------------- */
@@ -142,26 +143,10 @@ static int pbuf_add(struct pbuf *b, const void *data, size_t len)
 /* One regular file entry: a ustar header (owner 0:0, mtime 0), the data, padding to 512. */
 static int tar_add_file(struct pbuf *b, const char *name, unsigned mode, const void *data, size_t len)
 {
-    unsigned char h[512];
-    memset(h, 0, sizeof(h));
-    if (strlen(name) >= 100)
+    unsigned char h[KK_TAR_BLOCK];
+    if (kk_tar_header(h, name, mode, len) < 0)
         return -1;
-    memcpy(h, name, strlen(name));
-    snprintf((char *)h + 100, 8, "%07o", mode & 07777);
-    snprintf((char *)h + 108, 8, "%07o", 0);
-    snprintf((char *)h + 116, 8, "%07o", 0);
-    snprintf((char *)h + 124, 12, "%011llo", (unsigned long long)len);
-    snprintf((char *)h + 136, 12, "%011o", 0);
-    memset(h + 148, ' ', 8);
-    h[156] = '0';
-    memcpy(h + 257, "ustar", 6); /* magic "ustar\0", version "00" */
-    memcpy(h + 263, "00", 2);
-    unsigned sum = 0;
-    for (size_t i = 0; i < sizeof(h); i++)
-        sum += h[i];
-    snprintf((char *)h + 148, 8, "%06o", sum);
-    h[155] = ' ';
-    size_t pad = (512 - len % 512) % 512;
+    size_t pad = (KK_TAR_BLOCK - len % KK_TAR_BLOCK) % KK_TAR_BLOCK;
     return pbuf_add(b, h, sizeof(h)) < 0 || pbuf_add(b, data, len) < 0 || pbuf_add(b, NULL, pad) < 0 ? -1 : 0;
 }
 

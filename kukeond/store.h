@@ -127,7 +127,8 @@ int kk_store_instance(const struct kk_store *s, bool create, struct kk_err *err)
 
 /* Replace name in dirfd with len bytes of data, atomically and durably, as every file of the run
  * path (docs/state.md): a temporary file beside it (prefix, 16 random hex digits, ".tmp"), given
- * mode whatever the umask, written, fsync'd, renamed over name, then the directory fsync'd. A reader
+ * mode whatever the umask (fchmod only when the umask took bits away), written, fsync'd, renamed
+ * over name, then the directory fsync'd. A reader
  * sees the old bytes or the new ones, never a mix. path names the file in errors. */
 int kk_store_write_file(int dirfd, const char *name, const char *path, const char *prefix, mode_t mode,
                         const char *data, size_t len, struct kk_err *err);
