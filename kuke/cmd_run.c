@@ -12,13 +12,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "kuke/client.h"
 #include "kuke/cmds.h"
 #include "kuke/terminal.h"
@@ -132,6 +135,65 @@ static int cell_method(const struct kuke_ctx *ctx, const char *method, json_t *d
     json_t *reply = NULL;
     int rc = kuke_api_call_take(ctx, method, args, &reply, err);
     json_decref(reply);
+    return rc;
+}
+
+/* A CreateCell through the daemon may pull the cell's images first, which can take long and shows
+ * nothing (kuke image pull has the progress). On a terminal, a cell not made within two seconds gets
+ * one line saying what is likely going on, so the wait is not a silent one. */
+struct run_notice {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+    char cell[KUKE_ARG_MAX];
+    char images[512];
+};
+
+static void *run_notice_wait(void *arg)
+{
+    struct run_notice *n = arg;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 2;
+    pthread_mutex_lock(&n->lock);
+    int rc = 0;
+    while (!n->done && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&n->cond, &n->lock, &until);
+    if (!n->done)
+        fprintf(stderr,
+                "kuke: still creating cell \"%s\": kukeond pulls the images the realm does not have yet "
+                "(%s); `kuke image pull` shows a pull's progress\n",
+                n->cell, n->images);
+    pthread_mutex_unlock(&n->lock);
+    return NULL;
+}
+
+/* CreateCell of doc, with the notice above when stderr is a terminal. */
+static int cell_create(const struct kuke_ctx *ctx, json_t *doc, struct kk_err *err)
+{
+    if (!isatty(STDERR_FILENO))
+        return cell_method(ctx, "CreateCell", doc, err);
+    struct run_notice n = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    kk_strlcpy(n.cell, kk_json_str(json_object_get(doc, "metadata"), "name"), sizeof(n.cell));
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(json_object_get(doc, "spec"), "containers"), i, c)
+    {
+        const char *img = kk_json_str(c, "image");
+        size_t len = strlen(n.images);
+        if (img[0] != '\0' && len + strlen(img) + 3 < sizeof(n.images))
+            snprintf(n.images + len, sizeof(n.images) - len, "%s%s", len > 0 ? ", " : "", img);
+    }
+    pthread_t t;
+    bool started = pthread_create(&t, NULL, run_notice_wait, &n) == 0;
+    int rc = cell_method(ctx, "CreateCell", doc, err);
+    if (started) {
+        pthread_mutex_lock(&n.lock);
+        n.done = true;
+        pthread_cond_signal(&n.cond);
+        pthread_mutex_unlock(&n.lock);
+        pthread_join(t, NULL);
+    }
     return rc;
 }
 
@@ -330,7 +392,7 @@ int kuke_cmd_run(struct kuke_ctx *ctx, struct kk_err *err)
     if (cell == NULL) {
         if (rm)
             json_object_set_new(json_object_get(doc, "spec"), "autoDelete", json_true());
-        if (add_env(ctx, doc, err) < 0 || cell_method(ctx, "CreateCell", doc, err) < 0) {
+        if (add_env(ctx, doc, err) < 0 || cell_create(ctx, doc, err) < 0) {
             json_decref(doc);
             return -1;
         }

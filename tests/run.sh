@@ -16,11 +16,14 @@ filter=${2:-}
 passed=0 failed=0 skipped=0
 failures=()
 
+timings=()
+
 run_one() { # name, command...
     local name=$1; shift
-    local out rc planned=0 seen=0 line
+    local out rc planned=0 seen=0 line t0=$SECONDS
     out=$(CMOCKA_MESSAGE_OUTPUT=TAP timeout --kill-after=10 "${KUKEON_TEST_TIMEOUT:-600}" "$@" 2>&1)
     rc=$?
+    timings+=("$((SECONDS - t0)) $name")
     local this_failed=0
     while IFS= read -r line; do
         if [[ $line =~ ^1\.\.([0-9]+) ]]; then
@@ -90,6 +93,10 @@ if [[ $suite == integration || $suite == all ]]; then
     fi
 fi
 
+# Where the suite's time goes (whole seconds; a test program's own wall time, harness excluded).
+if (( ${#timings[@]} > 1 )); then
+    echo "slowest: $(printf '%s\n' "${timings[@]}" | sort -rn | head -8 | awk '{printf "%s %ss, ", $2, $1}' | sed 's/, $//')"
+fi
 if (( ${#failures[@]} )); then echo "failed: ${failures[*]}"; fi
 echo "$passed passed, $failed failed, $skipped skipped"
 (( failed == 0 ))
