@@ -201,7 +201,9 @@ static int kuke_daemon_stop_pid(struct kuke_ctx *ctx, bool quiet, struct kk_err 
             printf("kukeond is not running\n");
         return 0;
     }
-    int timeout = kuke_timeout_s(ctx, 10, err);
+    /* The supervisor may take 9 s for the API worker (a write in progress finishes) and 3 s more
+     * for the helpers. */
+    int timeout = kuke_timeout_s(ctx, 15, err);
     if (timeout < 0)
         return -1;
     if (kill(pid, SIGTERM) < 0 && errno != ESRCH)

@@ -207,7 +207,7 @@ static const struct kuke_cmd kuke_daemon_cmds[] = {
     {"stop",
      {0},
      "Stop the kukeond daemon group",
-     "kuke daemon stop [--timeout 10s]",
+     "kuke daemon stop [--timeout 15s]",
      kuke_daemon_opts,
      kuke_cmd_daemon_stop,
      NULL},

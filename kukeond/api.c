@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,7 @@
 #include "kukeond/controller.h"
 #include "kukeond/ctl_list.h"
 #include "kukeond/ctl_reconcile.h"
+#include "kukeond/image_pull.h"
 #include "kukeond/kukeond.h"
 #include "security/sandbox.h"
 
@@ -122,6 +124,49 @@ static void kd_api_on_term(int sig)
 {
     (void)sig;
     kd_api_stop = 1;
+}
+
+/* The stop (docs/architecture.md, "Stopping"): once set, a thread that takes the writer lock gives it
+ * back at once and waits for the process to end, so the main thread gets the lock as soon as the
+ * write or reconcile pass that held it is done, and none begins after. KD_DRAIN_S bounds that wait:
+ * below the supervisor's grace for the API worker (kukeond/supervisor.c KD_API_GRACE_MS), above
+ * a cell stop's SIGKILL deadline (CELL_STOP_TIMEOUT_MS, 5 s). */
+#define KD_DRAIN_S 8
+static atomic_bool kd_api_draining;
+static pthread_mutex_t kd_park_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t kd_park_cond = PTHREAD_COND_INITIALIZER;
+
+static void kd_writer_enter(pthread_mutex_t *writer)
+{
+    pthread_mutex_lock(writer);
+    if (!atomic_load(&kd_api_draining))
+        return;
+    pthread_mutex_unlock(writer);
+    pthread_mutex_lock(&kd_park_lock);
+    for (;;) /* never signalled: the process ends under this thread */
+        pthread_cond_wait(&kd_park_cond, &kd_park_lock);
+}
+
+/* Wait (bounded) until no write runs, and keep the lock: the process ends holding it. */
+static void kd_drain(struct kd_api *api)
+{
+    atomic_store(&kd_api_draining, true);
+    if (pthread_mutex_trylock(&api->writer) == 0) {
+        kk_info("stopping: no write in progress");
+        return;
+    }
+    kk_info("stopping: waiting (at most %d s) for the write in progress to finish", KD_DRAIN_S);
+    int64_t t0 = kd_now_ms();
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += KD_DRAIN_S;
+    int rc = pthread_mutex_timedlock(&api->writer, &until);
+    if (rc == 0)
+        kk_info("stopping: the write in progress finished (%lld ms)", (long long)(kd_now_ms() - t0));
+    else
+        kk_warn("stopping: a write still runs after %d s (%s); the process ends under it, the reconcile "
+                "pass at the next start finishes what it left",
+                KD_DRAIN_S, strerror(rc));
 }
 
 /* The descriptors the supervisor promised must be there, and be what they should be. */
@@ -342,11 +387,22 @@ static char *kd_run_request(struct kd_api *api, const struct kd_caller *caller,
         const char *m = req->method + sizeof(prefix) - 1;
         bool writes = kk_ctl_method_writes(m);
         found = true;
-        if (writes)
-            pthread_mutex_lock(&api->writer);
+        /* A missing image is pulled first, outside the writer lock: a registry may take minutes,
+         * and no other write or reconcile pass should wait for it (docs/images.md). The method
+         * checks again under the lock; a pull that failed here fails it with the same error, without
+         * asking the registry again. */
+        if (writes) {
+            struct kk_err perr = {0};
+            if (kk_ctl_prepull(&api->ctl, m, req->params, NULL, &perr) < 0)
+                kk_info("%s: pulling before the writer lock: %s (the request tries again under it)", m,
+                        perr.msg);
+            kd_writer_enter(&api->writer);
+        }
         reply = kk_ctl_call(&api->ctl, m, req->params);
-        if (writes)
+        if (writes) {
             pthread_mutex_unlock(&api->writer);
+            kk_ctl_prepull_end();
+        }
     }
     char *line;
     if (!found) {
@@ -656,7 +712,7 @@ static int kd_threads_start(struct kd_api *api, struct kk_err *err)
 
 static void kd_writer_lock(void *arg)
 {
-    pthread_mutex_lock(arg);
+    kd_writer_enter(arg);
 }
 
 static void kd_writer_unlock(void *arg)
@@ -757,9 +813,12 @@ int kukeond_api_main(void)
         return 1;
     }
     int rc = kd_api_loop(&api);
-    /* Workers may be inside a request: the process ends under them (each store write is atomic, and
-     * the reconcile pass at the next start finishes what a request left half done). Clients with
-     * no request in flight get their connection closed now. */
+    /* A write or reconcile pass in progress is let finish (bounded): a cell is not left between a
+     * container's delete and its relaunch. Its client's answer is not sent (the loop is over); the
+     * state it made is recorded. Requests that only read may still run: the process ends under them.
+     * Clients with no request in flight get their connection closed now. */
+    if (kd_api_stop)
+        kd_drain(&api);
     for (int i = 0; i < KD_MAX_CLIENTS; i++)
         if (api.clients[i].fd >= 0 && !api.clients[i].busy)
             kd_client_close(&api.clients[i]);

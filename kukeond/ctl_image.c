@@ -25,7 +25,11 @@
 #include "common/util.h"
 #include "ipc/ctrd_client.h"
 #include "ipc/fetchd_client.h"
+#include "common/names.h"
+#include "kukeond/apply.h"
 #include "kukeond/controller.h"
+#include "kukeond/doc.h"
+#include "kukeond/manifest.h"
 #include "kukeond/regcred.h"
 
 #define PULL_TAR_BLOCK    512u
@@ -293,6 +297,33 @@ static int pull_fetch(int sock, const kk_fetchd_source *src, struct pull_state *
     return rc;
 }
 
+/* The pulls that failed before the writer lock, for the rest of the request on this thread
+ * (kk_ctl_prepull, kk_ctl_prepull_end): the method's own pull of the same image into the same realm
+ * answers the same error instead of asking the registry again under the lock. NULL: none. */
+#define PULL_MEMO_MAX 8
+struct pull_memo {
+    const struct kk_ctl *ctl;
+    size_t n;
+    struct {
+        char realm[KK_NAME_SIZE];
+        char canon[KK_IMAGEREF_STR_MAX];
+        struct kk_err err;
+    } failed[PULL_MEMO_MAX];
+};
+static __thread struct pull_memo *pull_memo;
+
+static bool pull_memo_find(const struct kk_ctl *ctl, const char *realm, const char *canon, struct kk_err *err)
+{
+    const struct pull_memo *m = pull_memo;
+    for (size_t i = 0; m != NULL && m->ctl == ctl && i < m->n; i++) {
+        if (strcmp(m->failed[i].realm, realm) == 0 && strcmp(m->failed[i].canon, canon) == 0) {
+            *err = m->failed[i].err;
+            return true;
+        }
+    }
+    return false;
+}
+
 int kk_ctl_image_pull_ex(struct kk_ctl *ctl, const char *realm, const char *ref,
                          const struct kk_pull_progress *progress, struct kk_pull_result *res,
                          struct kk_err *err)
@@ -306,6 +337,11 @@ int kk_ctl_image_pull_ex(struct kk_ctl *ctl, const char *realm, const char *ref,
                         "image %s is under %s/, which Kukeon builds itself and never pulls: load it with "
                         "`kuke image load <file.tar> --realm %s`",
                         canon, KK_IMAGEREF_INTERNAL_DOMAIN, realm);
+    if (pull_memo_find(ctl, realm, canon, err)) {
+        kk_info("pulling %s into realm %s: not asked again, it failed moments ago in this request", canon,
+                realm);
+        return -1;
+    }
     int fsock = kk_ctl_helper(ctl, KK_CTL_FETCHD, err);
     if (fsock < 0)
         return kk_error_wrap(err, "pulling image %s into realm \"%s\"", canon, realm);
@@ -400,4 +436,177 @@ int kk_ctl_image_pull(struct kk_ctl *ctl, const char *realm, const char *ref,
     if (name_out != NULL && name_size > 0)
         kk_strlcpy(name_out, res.name, name_size);
     return 0;
+}
+
+/* ---- the pull before the writer lock ------------------------------------------------------------ */
+
+/* Distinct (realm, image) pairs a request names; more than this are left to the method's own pull. */
+#define PREPULL_MAX 32
+
+struct prepull {
+    bool memo; /* no document of the request can change a realm's credentials: failures are final */
+    size_t n;
+    struct {
+        char realm[KK_NAME_SIZE];
+        char ref[KK_IMAGEREF_STR_MAX];   /* as written: what the method pulls */
+        char canon[KK_IMAGEREF_STR_MAX]; /* what the realm's image list says when it has it */
+    } want[PREPULL_MAX];
+};
+
+/* One container's image in realm, when both look like something a pull could fetch: a realm name
+ * (surrounding blanks dropped, as the cell's names are), a reference that parses and is not under
+ * kukeon.internal/ (the pause image and built images are the method's business). */
+static void prepull_add(struct prepull *p, const char *realm, const char *image)
+{
+    while (*realm == ' ' || *realm == '\t')
+        realm++;
+    size_t rlen = strlen(realm);
+    while (rlen > 0 && (realm[rlen - 1] == ' ' || realm[rlen - 1] == '\t'))
+        rlen--;
+    struct kk_imageref ir;
+    struct kk_err e = {0};
+    char canon[KK_IMAGEREF_STR_MAX];
+    if (rlen == 0 || rlen >= KK_NAME_SIZE || image[0] == '\0' || strlen(image) >= KK_IMAGEREF_STR_MAX ||
+        kk_imageref_parse(image, &ir, &e) < 0 || kk_imageref_internal(&ir) ||
+        kk_imageref_canonical(image, canon, sizeof(canon), &e) < 0)
+        return;
+    for (size_t i = 0; i < p->n; i++)
+        if (strncmp(p->want[i].realm, realm, rlen) == 0 && p->want[i].realm[rlen] == '\0' &&
+            strcmp(p->want[i].canon, canon) == 0)
+            return;
+    if (p->n == PREPULL_MAX)
+        return;
+    memcpy(p->want[p->n].realm, realm, rlen);
+    p->want[p->n].realm[rlen] = '\0';
+    kk_strlcpy(p->want[p->n].ref, image, sizeof(p->want[p->n].ref));
+    kk_strlcpy(p->want[p->n].canon, canon, sizeof(p->want[p->n].canon));
+    p->n++;
+}
+
+static void prepull_cell(struct prepull *p, const json_t *cell)
+{
+    const char *realm = kk_json_str(kk_doc_spec(cell), "realmId");
+    size_t i;
+    json_t *c;
+    json_array_foreach(kk_cell_containers(cell), i, c)
+    {
+        if (json_is_object(c))
+            prepull_add(p, realm, kk_json_str(c, "image"));
+    }
+}
+
+/* The Cell and Container documents of an ApplyDocuments request (its RawYAML, base64), parsed and
+ * validated as the method does, without completing them (the derived fields are not needed here). */
+static void prepull_apply(struct prepull *p, const json_t *args)
+{
+    const json_t *raw = json_object_get(args, "RawYAML");
+    if (!json_is_string(raw) || json_string_length(raw) > (size_t)KK_MANIFEST_MAX_BYTES / 3 * 4 + 8)
+        return;
+    char *yaml = NULL;
+    size_t len = 0;
+    struct kk_err e = {0};
+    if (kk_base64_decode(json_string_value(raw), json_string_length(raw), &yaml, &len, &e) < 0)
+        return;
+    struct kk_manifest m = {0};
+    if (kk_manifest_load(yaml, len, NULL, &m, &e) == 0) {
+        p->memo = true;
+        for (size_t i = 0; i < m.count; i++)
+            p->memo = p->memo && m.docs[i].kind != KK_KIND_REALM;
+        for (size_t i = 0; i < m.count; i++) {
+            const json_t *doc = m.docs[i].doc;
+            struct kk_derive_names dn;
+            if (m.docs[i].kind == KK_KIND_CELL)
+                prepull_cell(p, doc);
+            else if (m.docs[i].kind == KK_KIND_CONTAINER && kk_doc_names(doc, &dn, &e) == 0 && dn.realm != NULL)
+                prepull_add(p, dn.realm, kk_json_str(kk_doc_spec(doc), "image"));
+        }
+    }
+    kk_manifest_free(&m);
+    free(yaml);
+}
+
+/* Pull what realm lacks of p's images for that realm; each pulled or failed one is marked done. */
+static int prepull_realm(struct kk_ctl *ctl, struct prepull *p, size_t first, bool *done, unsigned *pulled,
+                         struct kk_err *err)
+{
+    const char *realm = p->want[first].realm;
+    int rc = 0;
+    struct kk_derive_names dn = {.realm = realm};
+    json_t *rdoc = NULL;
+    struct kk_err e = {0};
+    /* A realm that is not there (yet: the same manifest may create it) is the method's to handle. */
+    bool exists = kk_store_get(&ctl->store, &dn, &rdoc, NULL, &e) == 1;
+    json_decref(rdoc);
+    Kukeon__Ipc__Ctrd__ImageListReply *l = NULL;
+    int sock = exists ? kk_ctl_helper(ctl, KK_CTL_CTRD, &e) : -1;
+    if (sock < 0 || kk_ctrd_image_list(sock, realm, &l, &e) < 0 || l->truncated) {
+        kk_debug("no pull before the writer lock for realm %s: %s", realm, exists ? e.msg : "no such realm");
+        for (size_t i = first; i < p->n; i++)
+            done[i] = done[i] || strcmp(p->want[i].realm, realm) == 0;
+        if (l != NULL)
+            protobuf_c_message_free_unpacked(&l->base, NULL);
+        return 0;
+    }
+    for (size_t i = first; i < p->n; i++) {
+        if (done[i] || strcmp(p->want[i].realm, realm) != 0)
+            continue;
+        done[i] = true;
+        bool have = false;
+        for (size_t k = 0; k < l->n_images && !have; k++)
+            have = strcmp(l->images[k]->name, p->want[i].canon) == 0;
+        if (have)
+            continue;
+        if (kk_ctl_image_pull(ctl, realm, p->want[i].ref, NULL, NULL, 0, &e) < 0) {
+            *err = e;
+            rc = -1;
+            if (p->memo && (pull_memo != NULL || (pull_memo = calloc(1, sizeof(*pull_memo))) != NULL) &&
+                pull_memo->n < PULL_MEMO_MAX) {
+                pull_memo->ctl = ctl;
+                kk_strlcpy(pull_memo->failed[pull_memo->n].realm, realm, KK_NAME_SIZE);
+                kk_strlcpy(pull_memo->failed[pull_memo->n].canon, p->want[i].canon, KK_IMAGEREF_STR_MAX);
+                pull_memo->failed[pull_memo->n++].err = e;
+            }
+        } else {
+            (*pulled)++;
+        }
+    }
+    protobuf_c_message_free_unpacked(&l->base, NULL);
+    return rc;
+}
+
+int kk_ctl_prepull(struct kk_ctl *ctl, const char *method, const json_t *args, unsigned *pulled,
+                   struct kk_err *err)
+{
+    unsigned count = 0;
+    if (pulled != NULL)
+        *pulled = 0;
+    if (method == NULL || !json_is_object(args))
+        return 0;
+    struct prepull *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return 0; /* the method pulls, under the lock */
+    if (strcmp(method, "CreateCell") == 0 || strcmp(method, "MaterializeCell") == 0) {
+        const json_t *doc = json_object_get(args, "Doc");
+        const char *kind = kk_json_str(doc, "kind");
+        p->memo = true;
+        if (json_is_object(doc) && (kind[0] == '\0' || strcmp(kind, "Cell") == 0))
+            prepull_cell(p, doc);
+    } else if (strcmp(method, "ApplyDocuments") == 0) {
+        prepull_apply(p, args);
+    }
+    bool done[PREPULL_MAX] = {false};
+    int rc = 0;
+    for (size_t i = 0; i < p->n; i++)
+        if (!done[i] && prepull_realm(ctl, p, i, done, &count, err) < 0)
+            rc = -1;
+    free(p);
+    if (pulled != NULL)
+        *pulled = count;
+    return rc;
+}
+
+void kk_ctl_prepull_end(void)
+{
+    free(pull_memo);
+    pull_memo = NULL;
 }

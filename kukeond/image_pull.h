@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "common/err.h"
 
 struct kk_ctl;
@@ -80,5 +82,26 @@ int kk_ctl_image_pull(struct kk_ctl *ctl, const char *realm, const char *ref,
 int kk_ctl_image_pull_ex(struct kk_ctl *ctl, const char *realm, const char *ref,
                          const struct kk_pull_progress *progress, struct kk_pull_result *res,
                          struct kk_err *err);
+
+/* The pull before the lock (docs/images.md, "Where a pull runs"): for a write method that may create
+ * containers (CreateCell, MaterializeCell: the Doc's containers; ApplyDocuments: the Cell and
+ * Container documents of RawYAML), pull every image a realm lacks, before the API worker takes its
+ * writer lock, so a slow registry holds up that request only, not every other write and reconcile
+ * pass. It reads args defensively and refuses nothing: what does not parse, or names a realm that
+ * does not exist, is skipped, and the method itself then says what is wrong in its usual words. Its
+ * pulls are an early start only: the method still checks every image under the lock
+ * (cell_images_present). A pull that failed here is remembered for the calling thread until
+ * kk_ctl_prepull_end: the method's own pull of that image into that realm (same thread) then answers
+ * the same error at once instead of asking the registry again while it holds the lock, so the outcome
+ * is the one without the pull before the lock (the cell recorded Failed with the registry's message),
+ * and a registry that hangs is waited for once. Not remembered when the request may change a realm's
+ * credentials (ApplyDocuments with a Realm document): the method then tries again with the new ones.
+ * Other methods: nothing. 0 when every missing image was pulled (or none was missing), -1 when one or
+ * more pulls failed (err: the last failure); *pulled (may be NULL) counts the images pulled. */
+int kk_ctl_prepull(struct kk_ctl *ctl, const char *method, const json_t *args, unsigned *pulled,
+                   struct kk_err *err);
+
+/* Forget what kk_ctl_prepull remembered on this thread: after the request's method has run. */
+void kk_ctl_prepull_end(void);
 
 #endif

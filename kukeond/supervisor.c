@@ -474,9 +474,24 @@ static bool kd_any_alive(const struct kd_state *st)
     return false;
 }
 
-/* Stop every member: SIGTERM, a grace period, then SIGKILL; wait for each by pid. */
+/* The API worker's grace at a stop: it lets the write in progress finish first (kukeond/api.c
+ * KD_DRAIN_S, 8 s), and that write needs the helpers, so they are stopped after it. */
+#define KD_API_GRACE_MS 9000
+
+/* Stop every member: the API worker first (SIGTERM, its grace: it finishes the write in progress
+ * with the helpers still there), then the helpers (SIGTERM, a grace period), then SIGKILL to any
+ * left; wait for each by pid. */
 static void kd_stop_group(struct kd_state *st)
 {
+    if (st->child[KD_API].pid > 0) {
+        kill(st->child[KD_API].pid, SIGTERM);
+        long api_deadline = kd_now_ms() + KD_API_GRACE_MS;
+        while (st->child[KD_API].pid > 0 && kd_now_ms() < api_deadline) {
+            kd_reap(st, true);
+            if (st->child[KD_API].pid > 0)
+                poll(NULL, 0, 20);
+        }
+    }
     for (int m = 0; m < KD_NMEMBERS; m++)
         if (st->child[m].pid > 0)
             kill(st->child[m].pid, SIGTERM);

@@ -6,14 +6,16 @@
 # missing image before creating the cell; wrong credentials, an unknown repository, a registry that is
 # down and a blob whose digest does not match each fail naming the image and leave no image record
 # and no lease; a pull failing in apply leaves the cell Failed with the registry's message; a
-# multi-platform index pulls the host's platform; kukeon.internal/ is never pulled.
+# multi-platform index pulls the host's platform; kukeon.internal/ is never pulled; while the daemon
+# pulls for one `kuke run` (a layer that trickles), other writes go through (the pull is outside the
+# writer lock), and the run then ends with its cell Ready; two runs pulling one image at once both work.
 set -u
 . "$KUKEON_TOP/tests/lib/tap.sh"
 . "$KUKEON_TOP/tests/lib/kukeond.sh"
 . "$KUKEON_TOP/tests/lib/registry.sh"
 B=$BUILD
 KUKE="$B/bin/kuke"
-N=14
+N=18
 tap_plan $N
 
 kd_need_root "pull"
@@ -22,11 +24,14 @@ kd_need_root "pull"
 kd_env pull pul 10.253.0.0/16
 R1="${P}-pl1" # the credentials are right
 R2="${P}-pl2" # the password is wrong
+R3="${P}-pl3" # holds nothing: a pull into it fetches every layer
+RX="${P}-plx" # created while R3 pulls
 S=(--realm "$R1" --space sp --stack st)
 CTR=(ctr --address "$KUKEON_TEST_CONTAINERD_SOCKET")
 
 cleanup() {
-    kd_purge "$R1" "$R2"
+    [ -n "${runpid:-}" ] && kill "$runpid" 2>/dev/null && wait "$runpid" 2>/dev/null
+    kd_purge "$R1" "$R2" "$R3" "$RX"
     kd_stop
     kd_purge default kuke-system # after the stop: the daemon group lives in kuke-system's cgroup
     reg_stop
@@ -181,11 +186,84 @@ if [ "$(rc)" != 0 ] && echo "$out" | grep -q "never pulls"; then
 else tap_fail "kukeon.internal" "rc=$(rc) out=$out"; fi
 
 # --- a failing pull in apply: the cell is Failed with the registry's message -------------------------------
+# The daemon pulls before its writer lock, and does not ask the registry again under it.
 sed -e "s/name: web/name: bad/" -e "s#image: .*#image: $REG_HOST/test/nope:1#" "$T/cell.yaml" >"$T/bad.yaml"
 out=$(out_of apply -f "$T/bad.yaml" "${D[@]}")
 doc=$("$KUKE" get cell bad "${S[@]}" -o json "${D[@]}" 2>/dev/null)
+pulls=$(grep -cE "pulling $REG_HOST/test/nope:1 into realm $R1( \(|\$)" "$T/log/kukeond.log" 2>/dev/null)
+again=$(grep -c "pulling $REG_HOST/test/nope:1 into realm $R1: not asked again" "$T/log/kukeond.log" 2>/dev/null)
 if [ "$(rc)" != 0 ] && echo "$doc" | jq -e --arg i "$REG_HOST/test/nope:1" \
-    '.status.state == "Failed" and (.status.message | contains($i) and contains("pulling"))' >/dev/null 2>&1 \
-    && [ -z "$(nothing_left "$R1" test/nope)" ]; then
-    tap_ok "apply of a cell whose image cannot be pulled: the cell is Failed with the registry's message"
-else tap_fail "apply pull failure" "rc=$(rc) out=$out doc=$(echo "$doc" | jq -c .status 2>/dev/null)"; fi
+    '.status.state == "Failed"
+     and (.status.message | contains($i) and contains("pulling"))' >/dev/null 2>&1 \
+    && [ -z "$(nothing_left "$R1" test/nope)" ] && [ "$pulls" = 1 ] && [ "$again" = 1 ]; then
+    tap_ok "apply of a cell whose image cannot be pulled: the cell is Failed with the registry's message, asked once"
+else tap_fail "apply pull failure" "rc=$(rc) out=$out pulls logged=$pulls, not again=$again doc=$(echo "$doc" | jq -c .status 2>/dev/null)"; fi
+
+# --- a pull does not hold the other writes up --------------------------------------------------------------
+# slow/busybox:1's layer trickles (about 4 s, tests/tools/fake_registry.py). While `kuke run` waits for
+# it, writes on other realms complete: the daemon pulls before it takes its writer lock. The order is
+# asserted (the run is still going when they are done), never a duration.
+made=0
+{ "$KUKE" create realm "$R3" "${D[@]}" && "$KUKE" create space sp --realm "$R3" "${D[@]}" \
+    && "$KUKE" create stack st --realm "$R3" --space sp "${D[@]}" && cred "$R3" "$FREG_HOST" "$REG_PASS"; } \
+    >"$T/r3.out" 2>&1 || made=1
+SLOW="$FREG_HOST/slow/busybox:1"
+mdig=$(tar -xOf "$KUKEON_TEST_IMAGE" index.json | jq -r '.manifests[0].digest')
+layer=$(tar -xOf "$KUKEON_TEST_IMAGE" "blobs/sha256/${mdig#sha256:}" | jq -r '.layers[-1].digest')
+"$KUKE" run -d --image "$SLOW" --name slow --command "sleep 600" --realm "$R3" --space sp --stack st \
+    "${D[@]}" >"$T/slow.out" 2>&1 </dev/null &
+runpid=$!
+began=0
+for _ in $(seq 1 400); do # until the layer's request has begun (or the run ended: then it fails below)
+    grep -q "GET /v2/slow/busybox/blobs/$layer " "$FREG_LOG" && { began=1; break; }
+    kill -0 "$runpid" 2>/dev/null || break
+    sleep 0.05
+done
+"$KUKE" create realm "$RX" "${D[@]}" >"$T/x.out" 2>&1
+xrc=$?
+"$KUKE" create space other --realm "$R1" "${D[@]}" >>"$T/x.out" 2>&1
+src=$?
+running=0
+kill -0 "$runpid" 2>/dev/null && running=1
+if [ $made = 0 ] && [ $began = 1 ] && [ $xrc = 0 ] && [ $src = 0 ] && [ $running = 1 ]; then
+    tap_ok "while kuke run pulls (its layer still arriving), create realm and create space complete first"
+else tap_fail "writes during a pull" "setup=$made ($(cat "$T/r3.out")) layer begun=$began create realm rc=$xrc space rc=$src \
+run still pulling=$running: $(cat "$T/x.out") // run: $(cat "$T/slow.out")"; fi
+
+wait "$runpid"
+runrc=$?
+runpid=""
+st=$("$KUKE" get cell slow --realm "$R3" --space sp --stack st -o json "${D[@]}" 2>/dev/null | jq -r .status.state)
+pulls=$(grep -cE "pulling $SLOW into realm $R3( \(|\$)" "$T/log/kukeond.log" 2>/dev/null)
+if [ $runrc = 0 ] && [ "$st" = Ready ] && "$KUKE" get images --realm "$R3" "${I[@]}" 2>&1 | grep -q "^$SLOW " \
+    && [ "$pulls" = 1 ]; then
+    tap_ok "then the run ends: the image pulled once, the cell Ready"
+else tap_fail "run after the slow pull" "rc=$runrc state=$st pulls logged=$pulls out=$(cat "$T/slow.out")"; fi
+
+# Two requests pulling one image at once (each before the lock, on its own worker thread): both cells Ready.
+"$KUKE" run -d --image "$FREG_HOST/plain/busybox:1" --name twin1 --command "sleep 600" --realm "$R3" --space sp \
+    --stack st "${D[@]}" >"$T/twin1.out" 2>&1 </dev/null &
+twin=$!
+out=$(out_of run -d --image "$FREG_HOST/plain/busybox:1" --name twin2 --command "sleep 600" --realm "$R3" \
+    --space sp --stack st "${D[@]}" </dev/null)
+rc2=$(rc)
+wait "$twin"
+rc1=$?
+st1=$("$KUKE" get cell twin1 --realm "$R3" --space sp --stack st -o json "${D[@]}" 2>/dev/null | jq -r .status.state)
+st2=$("$KUKE" get cell twin2 --realm "$R3" --space sp --stack st -o json "${D[@]}" 2>/dev/null | jq -r .status.state)
+if [ $rc1 = 0 ] && [ "$rc2" = 0 ] && [ "$st1" = Ready ] && [ "$st2" = Ready ] \
+    && [ -z "$("${CTR[@]}" -n "$R3.kukeon.io" leases ls -q 2>&1)" ]; then
+    tap_ok "two runs pulling the same missing image at once: both cells Ready, no lease left"
+else tap_fail "two pulls at once" "rc=$rc1/$rc2 states=$st1/$st2 out1=$(cat "$T/twin1.out") out2=$out"; fi
+
+# On a terminal, a create that is still pulling after two seconds says so (kuke/cmd_run.c): the wait
+# is not a silent one. RX (made above) gets a space, a stack and the fake registry's credentials;
+# the slow image is not in it yet.
+{ "$KUKE" create space sp --realm "$RX" "${D[@]}" && "$KUKE" create stack st --realm "$RX" --space sp "${D[@]}" \
+    && cred "$RX" "$FREG_HOST" "$REG_PASS"; } >"$T/rx.out" 2>&1
+script -qec "$(printf '%q ' "$KUKE" run -d --image "$SLOW" --name slow2 --command "sleep 600" --realm "$RX" \
+    --space sp --stack st "${D[@]}")" /dev/null </dev/null >"$T/notice.out" 2>&1
+if grep -q "kuke: still creating cell \"slow2\": kukeond pulls the images the realm does not have yet ($SLOW)" \
+    "$T/notice.out" && grep -q '^Cell "slow2" is running' "$T/notice.out"; then
+    tap_ok "on a terminal, a run still pulling after two seconds says so, then the cell runs"
+else tap_fail "pull notice" "$(cat -v "$T/notice.out") // $(cat "$T/rx.out")"; fi

@@ -5,7 +5,8 @@
 # autoDelete cell disappears after a clean exit; RefreshAll re-derives without restarting anything;
 # after a daemon restart the state is re-derived (a task that vanished while the daemon was down
 # shows Stopped) and what no document records (a cell whose document was lost) is removed from
-# containerd, the cgroup tree and netd's records.
+# containerd, the cgroup tree and netd's records; a daemon stopped while a write runs lets it finish
+# (a cell stop waiting out a container that ignores SIGTERM is recorded Stopped).
 set -u
 . "$KUKEON_TOP/tests/lib/tap.sh"
 . "$KUKEON_TOP/tests/lib/kukeond.sh"
@@ -13,7 +14,7 @@ B=$BUILD
 KUKE="$B/bin/kuke"
 RPC="$B/tests/tools/rpc_send"
 PRPC=("$B/tests/tools/kk_image" rpc)
-N=14
+N=15
 tap_plan $N
 
 kd_need_root reconcile
@@ -166,6 +167,26 @@ rebooted() {
 if [ "$lost" = 0 ] && wait_for 15 rebooted && ! "${CTR[@]}" t ls 2>/dev/null | grep -q "sp_st_lr_"; then
     tap_ok "after a reboot of its tasks, pin and cgroup: containers Stopped, cell Exited, cgroup back, nothing restarted"
 else tap_fail "host reboot re-derivation" "lost=$lost status=$(doc lr | jq -c '.status | {state, containers: [.containers[] | {name, state}]}') cgroup=$(ls -d "$V2$CGROOT/$R/sp/st/lr" 2>&1) tasks=$("${CTR[@]}" t ls 2>&1 | grep lr)"; fi
+
+# --- a stop lets the write in progress finish ----------------------------------------------------------
+# The container ignores SIGTERM (it leaves a file when it gets it), so `kuke stop` holds the daemon's writer lock
+# until the SIGKILL 5 s later. The daemon is stopped meanwhile: it finishes that stop first, and the
+# cell's record says Stopped (without the wait, the record stays Ready and the container runs on).
+out=$(create_cell stb '{"id":"t","command":"sh","args":["-c","mkdir -p /tmp; trap \"touch /tmp/got-term\" TERM; while :; do sleep 0.1; done"]}')
+tpid=$("${CTR[@]}" t ls 2>/dev/null | awk '$1 == "sp_st_stb_t" { print $2 }')
+"$KUKE" stop stb --realm "$R" --space sp --stack st "${D[@]}" >"$T/stop.out" 2>&1 &
+stoppid=$!
+got_term() { [ -e "/proc/$tpid/root/tmp/got-term" ]; } # the container's own file, seen from the host
+wait_for 10 got_term
+term=$?
+"$KUKE" daemon stop --timeout 30s "${D[@]}" "${DAEMON[@]}" >"$T/out" 2>&1
+drc=$?
+wait "$stoppid"
+if [ -n "$tpid" ] && [ "$term" = 0 ] && [ "$drc" = 0 ] && [ "$(cstate stb)" = Stopped ] \
+    && grep -q "stopping: the write in progress finished" "$T/log/kukeond.log"; then
+    tap_ok "the daemon stopped during a cell stop finishes it first: the cell is recorded Stopped"
+else tap_fail "stop during a write" "create: $out task pid=$tpid got SIGTERM: $term daemon stop rc=$drc: $(cat "$T/out") \
+cell=$(cstate stb) stop: $(cat "$T/stop.out") $(grep -i "stopping" "$T/log/kukeond.log" | tail -3)"; fi
 
 if grep -q "reconcile: first pass" "$T/log/kukeond.log" && ! grep -q "SIGSYS\|sandbox violation" "$T/log/kukeond.log"; then
     tap_ok "the log shows the reconcile passes and no sandbox violation"

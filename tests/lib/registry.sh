@@ -18,7 +18,8 @@
 #                             blobs are never served), plain/busybox:1 (the real manifest),
 #                             bad/busybox:1 (a layer whose bytes do not match its digest),
 #                             schema1/busybox:1 (a Docker schema 1 manifest), moved/busybox:1 and
-#                             away/busybox:1 (blobs redirected to /cdn/ on 127.0.0.1, or on localhost).
+#                             away/busybox:1 (blobs redirected to /cdn/ on 127.0.0.1, or on localhost),
+#                             slow/busybox:1 (the real image, its layer sent in 40 chunks 0.1 s apart).
 # Call reg_start and reg_fake_start in the test's own shell (not in $(...)): reg_stop waits for them.
 #   reg_stop                  stop both (by pid) and remove their files. Safe to call twice.
 # shellcheck shell=bash

@@ -13,6 +13,8 @@ these repositories, built from the blobs of an OCI layout tarball (the busybox t
                      needed there), as registries hand blobs to a CDN
   away/busybox:1     the same, but redirected to https://localhost:<port>/cdn/: another authority, so
                      neither the Authorization header nor insecureSkipTLSVerify may follow
+  slow/busybox:1     the real manifest; its layers trickle: sent in SLOW_CHUNKS pieces, SLOW_PAUSE s
+                     apart (about 4 s a layer, then done: bounded), so a pull is seen while it runs
 
 Every request is appended to --log as "<METHOD> <path> auth=<none|basic|bearer>". Standard library only.
 """
@@ -26,11 +28,14 @@ import ssl
 import sys
 import tarfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+SLOW_CHUNKS = 40
+SLOW_PAUSE = 0.1
 
 
 def sha(b):
@@ -65,7 +70,7 @@ class Registry:
             self.manifests.setdefault(repo, {})[tag] = (media, body)
             self.manifests[repo][sha(body)] = (media, body)
 
-        for repo in ("plain/busybox", "multi/busybox", "bad/busybox"):
+        for repo in ("plain/busybox", "multi/busybox", "bad/busybox", "slow/busybox"):
             self.blobs[repo] = dict(blobs)
         self.cdn = dict(blobs)
         self.redirects = {"moved/busybox": "127.0.0.1", "away/busybox": "localhost"}
@@ -74,6 +79,8 @@ class Registry:
             self.blobs[repo] = {}
         add("plain/busybox", "1", mjson.get("mediaType", OCI_MANIFEST), manifest)
         add("bad/busybox", "1", mjson.get("mediaType", OCI_MANIFEST), manifest)
+        add("slow/busybox", "1", mjson.get("mediaType", OCI_MANIFEST), manifest)
+        self.slow = {"slow/busybox": {l["digest"] for l in mjson["layers"]}}
         layer = mjson["layers"][-1]["digest"]
         good = blobs[layer]
         self.blobs["bad/busybox"][layer] = bytes([good[0] ^ 0xFF]) + good[1:]
@@ -117,14 +124,22 @@ def make_handler(reg, port, log):
             with reg.lock, open(log, "a") as f:
                 f.write("%s %s auth=%s\n" % (self.command, self.path, kind))
 
-        def reply(self, code, body=b"", headers=None):
+        def reply(self, code, body=b"", headers=None, trickle=False):
             self.send_response(code)
             for k, v in (headers or {}).items():
                 self.send_header(k, v)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            if self.command != "HEAD":
+            if self.command == "HEAD":
+                return
+            if not trickle:
                 self.wfile.write(body)
+                return
+            step = max(1, -(-len(body) // SLOW_CHUNKS))
+            for off in range(0, len(body), step):
+                self.wfile.write(body[off:off + step])
+                self.wfile.flush()
+                time.sleep(SLOW_PAUSE)
 
         def error(self, code, errcode, message, headers=None):
             body = json.dumps({"errors": [{"code": errcode, "message": message}]}).encode()
@@ -186,7 +201,8 @@ def make_handler(reg, port, log):
                 if b is None:
                     return self.error(404, "BLOB_UNKNOWN", "blob unknown to registry")
                 return self.reply(200, b, {"Content-Type": "application/octet-stream",
-                                           "Docker-Content-Digest": ref})
+                                           "Docker-Content-Digest": ref},
+                                  trickle=ref in reg.slow.get(repo, ()))
             return self.error(404, "NOT_FOUND", "no such path")
 
         do_HEAD = do_GET
