@@ -118,7 +118,7 @@ reg_push() { # tar repo:tag
 }
 
 reg_requests() { # ERE on the request URI
-    grep -E "\"GET [^ ]*$1" "$REG_LOG" 2>/dev/null | grep -c . || true
+    grep -E "\"GET [^ ]*$1" "$REG_LOG" 2>/dev/null | awk 'END { print NR }'
 }
 
 reg_fake_start() {
