@@ -68,6 +68,7 @@ for id in $("${CTR[@]}" t ls -q 2>/dev/null); do "${CTR[@]}" t kill -s SIGKILL "
 sleep 0.5
 for id in $("${CTR[@]}" t ls -q 2>/dev/null); do "${CTR[@]}" t rm -f "$id" >/dev/null 2>&1; done
 for n in $cell_netns; do ip netns delete "$n" 2>/dev/null; done
+reboot_masquerade "$R-sp" # a reboot empties the NAT table too
 [ -n "$bridge" ] && ip link delete "$bridge" 2>/dev/null
 rm -rf "$RUN"
 for m in $(cgroup_mounts); do

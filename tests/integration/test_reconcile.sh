@@ -154,6 +154,8 @@ for f in "$NSTATE/$R/sp/cells/"*.json; do
     pin=$(jq -r .netns "$f")
     umount "$pin" 2>/dev/null; rm -f "$pin"
 done
+# A reboot also empties the NAT table; without the netns the plugin cannot find lr's masquerade rule.
+reboot_masquerade "$R-sp" "$(doc lr | jq -r '.spec.containers[] | select(.root == true) | .containerdId')"
 for m in $(cgroup_mounts); do
     [ -d "$m$CGROOT/$R/sp/st/lr" ] && find "$m$CGROOT/$R/sp/st/lr" -depth -type d -exec rmdir {} \; 2>/dev/null
 done

@@ -21,6 +21,11 @@
 #                            CreateCell through $SOCK (with PRPC): NAME in $R/sp/st, one container
 #                            (CONTAINER-JSON, its image $IMG); the reply on stdout
 #   cgroup_mounts            every cgroup mount, v1 and v2, one a line
+#   reboot_masquerade NET [ROOT-ID]
+#                            what a reboot clears and a simulated one must clear by hand: the CNI
+#                            bridge plugin's masquerade rules and chains of network NET (only the
+#                            cell whose root container is ROOT-ID, when given) in iptables' nat
+#                            table; the plugin cannot remove them once the cell's netns is gone
 kd_skip_all() {
     local i
     for i in $(seq $((tap_n + 1)) "$N"); do tap_skip "$1 $i" "$2"; done
@@ -84,4 +89,15 @@ create_cell() {
         '{method: "KukeonV1.CreateCell", id: 1, params: [{Doc: {apiVersion: "v1beta1", kind: "Cell",
           metadata: {name: $n}, spec: {realmId: $r, spaceId: "sp", stackId: "st", autoDelete: $ad,
           containers: [($c + {image: $img})]}}}]}' | "${PRPC[@]}" "$SOCK"
+}
+
+reboot_masquerade() {
+    local net=$1 id=${2:-} rule chain
+    iptables -t nat -S POSTROUTING 2>/dev/null | grep -F -- "--comment \"name: \\\"$net\\\" id: \\\"$id" |
+        while IFS= read -r rule; do
+            chain=${rule##* -j }
+            eval "iptables -t nat ${rule/#-A /-D }" 2>/dev/null
+            iptables -t nat -F "$chain" 2>/dev/null
+            iptables -t nat -X "$chain" 2>/dev/null
+        done
 }
