@@ -1,6 +1,7 @@
 /* ustar headers (see tar.h). */
 #include "common/tar.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -35,3 +36,36 @@ int kk_tar_header(unsigned char h[KK_TAR_BLOCK], const char *name, unsigned mode
     h[155] = ' ';
     return 0;
 }
+
+int kk_tar_number(const unsigned char *f, size_t len, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (f[0] & 0x80) {
+        if (f[0] != 0x80)
+            return -1; /* negative or too big */
+        for (size_t i = 1; i < len; i++) {
+            if (v > (UINT64_MAX >> 8))
+                return -1;
+            v = (v << 8) | f[i];
+        }
+        *out = v;
+        return 0;
+    }
+    size_t i = 0;
+    while (i < len && f[i] == ' ')
+        i++;
+    bool any = false;
+    for (; i < len && f[i] >= '0' && f[i] <= '7'; i++) {
+        if (v > (UINT64_MAX >> 3))
+            return -1;
+        v = (v << 3) | (uint64_t)(f[i] - '0');
+        any = true;
+    }
+    if (i < len && f[i] != ' ' && f[i] != '\0')
+        return -1;
+    if (!any)
+        v = 0;
+    *out = v;
+    return 0;
+}
+

@@ -169,6 +169,19 @@ static int ctrd_refuse(struct ctrd_refusal *r, uint32_t reason, const char *fmt,
     return -1;
 }
 
+/* A field the realm's policy does not allow: what, in which realm, which policy word would allow it
+ * and how a realm gets one (its policy is recorded when its namespace is made and never changes).
+ * The caller (the controller, kuke) passes the text on as it is: nothing parses it. */
+static int ctrd_refuse_policy(struct ctrd_refusal *r, uint32_t reason, const char *realm, const char *word,
+                              const char *what)
+{
+    return ctrd_refuse(r, reason,
+                       "%s not allowed in realm \"%s\": its policy (spec.allow) does not include \"%s\"; a "
+                       "policy is set when a realm is created (kuke create realm NAME --allow %s, or spec.allow "
+                       "in its manifest)",
+                       what, realm, word, word);
+}
+
 static int ctrd_cap_index(const char *name)
 {
     char full[40];
@@ -268,29 +281,34 @@ int ctrd_spec_check(const Kukeon__Ipc__Ctrd__ContainerCreate *req, unsigned allo
         return ctrd_refuse(r, KK_IPC_DENY_INVALID_VALUE, "%s", err.msg);
 
     /* ---- fields refused unless the realm's policy allows them -------------------------------- */
+    char what[160];
     if (req->privileged && !(allow & CTRD_ALLOW_PRIVILEGED))
-        return ctrd_refuse(r, KK_IPC_DENY_POLICY, "privileged containers are not allowed in realm \"%s\"",
-                           d->realm);
-    if (req->n_cap_add > 0 && !(allow & CTRD_ALLOW_CAP_ADD))
-        return ctrd_refuse(r, KK_IPC_DENY_POLICY, "adding capability %.40s is not allowed in realm \"%s\"",
-                           req->cap_add[0], d->realm);
-    if ((req->host_network || req->host_pid || req->host_ipc) && !(allow & CTRD_ALLOW_HOST_NAMESPACES))
-        return ctrd_refuse(r, KK_IPC_DENY_POLICY, "the host's %s namespace is not allowed in realm \"%s\"",
-                           req->host_network ? "network"
-                           : req->host_pid   ? "pid"
-                                             : "ipc",
-                           d->realm);
-    if (req->n_devices > 0 && !(allow & CTRD_ALLOW_DEVICES))
-        return ctrd_refuse(r, KK_IPC_DENY_POLICY, "device %.100s is not allowed in realm \"%s\"",
-                           req->devices[0]->path, d->realm);
-    if (req->n_hooks > 0 && !(allow & CTRD_ALLOW_HOOKS))
-        return ctrd_refuse(r, KK_IPC_DENY_POLICY, "OCI hooks (%.100s) are not allowed in realm \"%s\"",
-                           req->hooks[0]->path, d->realm);
+        return ctrd_refuse_policy(r, KK_IPC_DENY_POLICY, d->realm, "privileged", "privileged containers are");
+    if (req->n_cap_add > 0 && !(allow & CTRD_ALLOW_CAP_ADD)) {
+        snprintf(what, sizeof(what), "adding capability %.40s is", req->cap_add[0]);
+        return ctrd_refuse_policy(r, KK_IPC_DENY_POLICY, d->realm, "cap-add", what);
+    }
+    if ((req->host_network || req->host_pid || req->host_ipc) && !(allow & CTRD_ALLOW_HOST_NAMESPACES)) {
+        snprintf(what, sizeof(what), "the host's %s namespace is",
+                 req->host_network ? "network"
+                 : req->host_pid   ? "pid"
+                                   : "ipc");
+        return ctrd_refuse_policy(r, KK_IPC_DENY_POLICY, d->realm, "host-namespaces", what);
+    }
+    if (req->n_devices > 0 && !(allow & CTRD_ALLOW_DEVICES)) {
+        snprintf(what, sizeof(what), "device %.100s is", req->devices[0]->path);
+        return ctrd_refuse_policy(r, KK_IPC_DENY_POLICY, d->realm, "devices", what);
+    }
+    if (req->n_hooks > 0 && !(allow & CTRD_ALLOW_HOOKS)) {
+        snprintf(what, sizeof(what), "OCI hooks (%.100s) are", req->hooks[0]->path);
+        return ctrd_refuse_policy(r, KK_IPC_DENY_POLICY, d->realm, "hooks", what);
+    }
     bool default_runtime = req->runtime[0] == '\0' || strcmp(req->runtime, CTRD_RUNTIME_DEFAULT) == 0;
-    if (!default_runtime && !(allow & CTRD_ALLOW_RUNTIME))
-        return ctrd_refuse(r, KK_IPC_DENY_POLICY,
-                           "runtime \"%.80s\" is not allowed in realm \"%s\" (only %s)", req->runtime,
-                           d->realm, CTRD_RUNTIME_DEFAULT);
+    if (!default_runtime && !(allow & CTRD_ALLOW_RUNTIME)) {
+        snprintf(what, sizeof(what), "runtime \"%.80s\" (only %s by default) is", req->runtime,
+                 CTRD_RUNTIME_DEFAULT);
+        return ctrd_refuse_policy(r, KK_IPC_DENY_POLICY, d->realm, "runtime", what);
+    }
     if (!default_runtime && !ctrd_in_list(req->runtime, ctrd_runtimes, KK_ARRAY_SIZE(ctrd_runtimes)))
         return ctrd_refuse(r, KK_IPC_DENY_NOT_IN_TABLE, "runtime \"%.80s\" is not one kuke-ctrd knows",
                            req->runtime);
@@ -397,11 +415,10 @@ int ctrd_spec_check(const Kukeon__Ipc__Ctrd__ContainerCreate *req, unsigned allo
                     r, KK_IPC_DENY_OUTSIDE_ROOT,
                     "bind source \"%.100s\" is the host's root or under %s, which no container may see",
                     m->source, ctrd_never_sources[k]);
-        if (!ctrd_path_within(m->source, realm_dir) && !(allow & CTRD_ALLOW_HOST_PATHS))
-            return ctrd_refuse(r, KK_IPC_DENY_OUTSIDE_ROOT,
-                               "bind source \"%.100s\" is outside the realm's directory %.200s (realm policy "
-                               "\"host-paths\" not set)",
-                               m->source, realm_dir);
+        if (!ctrd_path_within(m->source, realm_dir) && !(allow & CTRD_ALLOW_HOST_PATHS)) {
+            snprintf(what, sizeof(what), "bind source \"%.100s\", outside the realm's directory, is", m->source);
+            return ctrd_refuse_policy(r, KK_IPC_DENY_OUTSIDE_ROOT, d->realm, "host-paths", what);
+        }
         if (ctrd_path_within(m->source, realm_dir) && strcmp(m->source, realm_dir) == 0)
             return ctrd_refuse(r, KK_IPC_DENY_OUTSIDE_ROOT,
                                "bind source may not be the realm's directory itself");

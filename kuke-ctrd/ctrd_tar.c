@@ -14,6 +14,7 @@
 
 #include <openssl/evp.h>
 
+#include "common/tar.h"
 #include "common/util.h"
 
 #define TAR_BLOCK 512u
@@ -38,39 +39,6 @@ static int ctrd_pread_full(int fd, void *buf, size_t len, uint64_t off, struct k
     return 0;
 }
 
-/* Octal (NUL or space terminated, leading spaces allowed) or GNU base-256 for big sizes. */
-static int tar_number(const unsigned char *f, size_t len, uint64_t *out)
-{
-    uint64_t v = 0;
-    if (f[0] & 0x80) {
-        if (f[0] != 0x80)
-            return -1; /* negative or too big */
-        for (size_t i = 1; i < len; i++) {
-            if (v > (UINT64_MAX >> 8))
-                return -1;
-            v = (v << 8) | f[i];
-        }
-        *out = v;
-        return 0;
-    }
-    size_t i = 0;
-    while (i < len && f[i] == ' ')
-        i++;
-    bool any = false;
-    for (; i < len && f[i] >= '0' && f[i] <= '7'; i++) {
-        if (v > (UINT64_MAX >> 3))
-            return -1;
-        v = (v << 3) | (uint64_t)(f[i] - '0');
-        any = true;
-    }
-    if (i < len && f[i] != ' ' && f[i] != '\0')
-        return -1;
-    if (!any)
-        v = 0;
-    *out = v;
-    return 0;
-}
-
 static bool tar_block_zero(const unsigned char *b)
 {
     for (size_t i = 0; i < TAR_BLOCK; i++)
@@ -82,7 +50,7 @@ static bool tar_block_zero(const unsigned char *b)
 static bool tar_checksum_ok(const unsigned char *h)
 {
     uint64_t want;
-    if (tar_number(h + 148, 8, &want) < 0)
+    if (kk_tar_number(h + 148, 8, &want) < 0)
         return false;
     uint64_t sum = 0;
     for (size_t i = 0; i < TAR_BLOCK; i++)
@@ -186,7 +154,7 @@ int ctrd_tar_index(int fd, struct ctrd_tar *t, struct kk_err *err)
             goto out;
         }
         uint64_t size;
-        if (tar_number(h + 124, 12, &size) < 0) {
+        if (kk_tar_number(h + 124, 12, &size) < 0) {
             kk_error(err, KK_ERR_INVALID, 0, "tar header at offset %llu: bad size field",
                      (unsigned long long)off);
             goto out;

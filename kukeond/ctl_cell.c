@@ -399,39 +399,6 @@ static char **cell_strv(const json_t *arr, size_t *n)
     return v;
 }
 
-/* kuke-ctrd refused a field its realm's recorded policy does not allow (DESIGN.md section 3): name
- * the policy word that would allow it and how a realm gets it. The words are kuke-ctrd's, matched
- * against its refusals in kuke-ctrd/ctrd_spec.c (ctrd_spec_check). */
-static void cell_policy_fix(struct kk_err *err, const char *realm)
-{
-    static const struct {
-        const char *says, *word;
-    } fixes[] = {
-        {"privileged containers", "privileged"},
-        {"adding capability", "cap-add"},
-        {"the host's ", "host-namespaces"},
-        {"OCI hooks", "hooks"},
-        {"runtime \"", "runtime"},
-        {"device ", "devices"},
-    };
-    if (err->kind != KK_ERR_DENIED || (strstr(err->msg, "not allowed in realm") == NULL &&
-                                       strstr(err->msg, "realm policy \"host-paths\" not set") == NULL))
-        return;
-    const char *word = "host-paths";
-    for (size_t i = 0; i < KK_ARRAY_SIZE(fixes); i++)
-        if (strstr(err->msg, fixes[i].says) != NULL) {
-            word = fixes[i].word;
-            break;
-        }
-    char was[KK_ERR_MSG_MAX];
-    snprintf(was, sizeof(was), "%s", err->msg);
-    kk_error(err, KK_ERR_DENIED, 0,
-             "%s: the realm's policy (spec.allow) does not include \"%s\"; a policy is set when a realm is "
-             "created: run the cell in a realm made with kuke create realm NAME --allow %s (or a Realm "
-             "manifest with spec.allow: [%s]), or delete realm \"%s\" and create it again so",
-             was, word, word, word, realm);
-}
-
 /* Create the containerd container of spec c (one of the cell's containers) through kuke-ctrd. */
 static int cell_container_create(struct ctl_op *op, const struct ctl_names *n, const json_t *doc,
                                  const json_t *c, struct kk_err *err)
@@ -551,7 +518,6 @@ static int cell_container_create(struct ctl_op *op, const struct ctl_names *n, c
     req.devices = dptr;
     Kukeon__Ipc__Ctrd__ContainerCreateReply *reply = NULL;
     if (rc == 0 && kk_ctrd_container_create(sock, &req, &reply, err) < 0) {
-        cell_policy_fix(err, n->realm);
         rc = kk_error_wrap(err, "container \"%s\" of cell \"%s\"", id, n->cell);
     }
     if (reply != NULL)

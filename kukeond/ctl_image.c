@@ -22,6 +22,7 @@
 
 #include "common/imageref.h"
 #include "common/log.h"
+#include "common/tar.h"
 #include "common/util.h"
 #include "ipc/ctrd_client.h"
 #include "ipc/fetchd_client.h"
@@ -32,7 +33,7 @@
 #include "kukeond/manifest.h"
 #include "kukeond/regcred.h"
 
-#define PULL_TAR_BLOCK    512u
+#define PULL_TAR_BLOCK    KK_TAR_BLOCK
 #define PULL_POLL_MS      100
 #define PULL_FALLBACK_DIR "/var/tmp"
 
@@ -47,21 +48,6 @@ struct pull_watch {
     pthread_cond_t cond;
     bool stop;
 };
-
-/* A ustar size field: octal, or base-256 when its first byte has the high bit (GNU, for >= 8 GiB). */
-static uint64_t pull_tar_size(const unsigned char *f)
-{
-    uint64_t v = 0;
-    if (f[0] & 0x80) {
-        for (int i = 1; i < 12; i++)
-            v = v << 8 | f[i];
-        return v;
-    }
-    for (int i = 0; i < 12 && f[i] != '\0' && f[i] != ' '; i++)
-        if (f[i] >= '0' && f[i] <= '7')
-            v = v * 8 + (uint64_t)(f[i] - '0');
-    return v;
-}
 
 /* Which blob of the plan a tar member is: layer index, -1 the manifest or config, -2 none. */
 static int pull_member(const struct kk_pull_plan *plan, const unsigned char *h, bool *counted)
@@ -94,11 +80,13 @@ void kk_pull_scan(int fd, const struct kk_pull_plan *plan, struct kk_pull_scan *
         if (scan->off + PULL_TAR_BLOCK > size ||
             pread(fd, h, sizeof(h), (off_t)scan->off) != (ssize_t)sizeof(h) || h[0] == '\0')
             break;
-        uint64_t len = pull_tar_size(h + 124);
+        uint64_t len;
+        if (kk_tar_number(h + 124, 12, &len) < 0) /* not a header kuke-fetchd writes: no progress */
+            break;
         bool counted;
         int which = pull_member(plan, h, &counted);
         uint64_t data = scan->off + PULL_TAR_BLOCK;
-        if (data + len > size) {
+        if (len > size - data) { /* data <= size here; no sum that can wrap */
             /* The member being written. */
             if (counted)
                 in_progress = size - data;

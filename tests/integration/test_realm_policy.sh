@@ -71,7 +71,7 @@ run create realm "$RD" "${D[@]}"
 cell_yaml "$RD" hn >"$T/cd.yaml"
 run apply -f "$T/cd.yaml" "${D[@]}"
 if [ "$(rc)" != 0 ] && grep -q "the host's network namespace is not allowed in realm \"$RD\"" "$T/all" \
-    && grep -q 'the realm.s policy (spec.allow) does not include "host-namespaces"' "$T/all" \
+    && grep -q 'its policy (spec.allow) does not include "host-namespaces"' "$T/all" \
     && grep -q 'kuke create realm NAME --allow host-namespaces' "$T/all" && ! running "$RD" sp_st_hn_app; then
     tap_ok "a hostNetwork cell in a realm without the policy is refused, naming spec.allow and the fix"
 else tap_fail "refused without policy" "rc=$(rc) $(both)"; fi

@@ -2,7 +2,8 @@
  * tarball as kuke-fetchd writes it — the file grown step by step through oci-layout, index.json, the
  * manifest, the config and two layers (one of them held, so not in the file), checked at a header
  * cut in half, inside each member, and at the end; a base-256 size field; members that are not
- * blobs of the plan are not counted. */
+ * blobs of the plan are not counted; a size field that is not a number, or that would wrap the
+ * offsets, stops the scan. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -186,12 +187,48 @@ static void test_one_scan(void **state)
     close(fd);
 }
 
+/* A header kuke-fetchd would never write (it is the less trusted side): a base-256 size near 2^64,
+ * which offset arithmetic would wrap back into the file, and a size field that is not a number. The
+ * scan stops at it — no loop over earlier members, nothing counted from it. */
+static void test_hostile_size(void **state)
+{
+    (void)state;
+    static unsigned char buf[32768];
+    size_t off[5];
+    size_t len = build(buf, off, 0);
+    int fd = memfd_create("pull-progress", MFD_CLOEXEC);
+    assert_true(fd >= 0);
+    unsigned char *size = buf + off[2] + 124; /* layer 0's header */
+    memset(size, 0, 12);
+    size[0] = 0x80;
+    memset(size + 4, 0xff, 8); /* 2^64 - 1: a member still being written, as far as the scan can tell */
+    struct kk_pull_scan scan = {.last_layer = -1};
+    struct kk_pull_at a = at_size(fd, buf, len, &scan);
+    assert_int_equal(scan.off, off[2]);
+    assert_int_equal(a.layer, 0);
+    assert_true(a.done == len - off[2] - 512 && a.size == UINT64_MAX);
+    assert_int_equal(a.total_done, MANIFEST_SIZE + 700 + (len - off[2] - 512));
+    memset(size, 0xff, 12); /* beyond 64 bits */
+    size[0] = 0x80;
+    scan = (struct kk_pull_scan){.last_layer = -1};
+    a = at_size(fd, buf, len, &scan);
+    assert_int_equal(a.total_done, MANIFEST_SIZE + 700);
+    assert_int_equal(scan.off, off[2]);
+    memcpy(size, "0000000x000\0", 12);
+    scan = (struct kk_pull_scan){.last_layer = -1};
+    a = at_size(fd, buf, len, &scan);
+    assert_int_equal(a.total_done, MANIFEST_SIZE + 700);
+    assert_int_equal(scan.off, off[2]);
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grow_octal),
         cmocka_unit_test(test_grow_base256),
         cmocka_unit_test(test_one_scan),
+        cmocka_unit_test(test_hostile_size),
     };
     return cmocka_run_group_tests_name("pull_progress", tests, setup, NULL);
 }
